@@ -1,0 +1,304 @@
+"""FlyteExecutionTrigger: watch one Flyte execution from the Airflow triggerer.
+
+Runs on the triggerer's single event loop next to thousands of other triggers, so it only awaits:
+the connection comes from the async lookup, status comes from the process-wide batched poller
+(:mod:`flyte_async_provider.admin.poller`), and nothing heavy is imported at module level.
+``run()`` only watches (it may be restarted, or run twice under HA) and yields exactly one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from flyte_async_provider.exceptions import (
+    FlyteAdminError,
+    FlyteAuthError,
+    FlyteConfigError,
+    FlyteNotFoundError,
+)
+from flyte_async_provider.phases import PHASE_TO_STATUS, EventStatus, ExecutionPhase, FlyteEventPayload
+
+if TYPE_CHECKING:
+    from flyte_async_provider.admin import ExecutionStatus
+    from flyte_async_provider.config import FlyteConnectionConfig
+
+# Airflow >= 3.3 calls BaseTrigger.on_kill() on a user action; older 3.x never does.
+AIRFLOW_CALLS_ON_KILL = "on_kill" in BaseTrigger.__dict__
+
+
+class FlyteExecutionTrigger(BaseTrigger):
+    """Wait for a Flyte execution to end and resume the task with one :class:`FlyteEventPayload`.
+
+    :param conn_id: Airflow connection of type ``flyte`` (only the id is stored: no secrets in kwargs).
+    :param project: Flyte project of the execution.
+    :param domain: Flyte domain of the execution.
+    :param execution_name: the execution's name.
+    :param poll_interval: seconds between status reads of this execution.
+    :param deadline: absolute epoch seconds after which the execution is terminated and a ``deadline``
+        event is emitted (Airflow does not enforce ``execution_timeout`` while a task is deferred).
+    :param terminate_on_kill: terminate the execution when a user kills the deferred task.
+    :param not_found_grace: seconds an execution may be reported missing before the watch gives up.
+    :param dag_id: names the task in termination causes when the triggerer gives no task instance.
+    """
+
+    def __init__(
+        self,
+        conn_id: str,
+        project: str,
+        domain: str,
+        execution_name: str,
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        terminate_on_kill: bool = True,
+        not_found_grace: float = 60.0,
+        dag_id: str | None = None,
+        task_id: str | None = None,
+        run_id: str | None = None,
+        map_index: int = -1,
+    ) -> None:
+        super().__init__()
+        if poll_interval <= 0:
+            raise FlyteConfigError(f"poll_interval must be positive, got {poll_interval!r}.")
+        self.conn_id = conn_id
+        self.project = project
+        self.domain = domain
+        self.execution_name = execution_name
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline) if deadline is not None else None
+        self.terminate_on_kill = bool(terminate_on_kill)
+        self.not_found_grace = float(not_found_grace)
+        self.dag_id = dag_id
+        # BaseTrigger owns ``task_id`` (set from the task instance), so ours has its own name.
+        self.flyte_task_id = task_id
+        self.run_id = run_id
+        self.map_index = int(map_index)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Primitives only: these kwargs are stored as JSON in Airflow's database."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "conn_id": self.conn_id,
+                "project": self.project,
+                "domain": self.domain,
+                "execution_name": self.execution_name,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "terminate_on_kill": self.terminate_on_kill,
+                "not_found_grace": self.not_found_grace,
+                "dag_id": self.dag_id,
+                "task_id": self.flyte_task_id,
+                "run_id": self.run_id,
+                "map_index": self.map_index,
+            },
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FlyteExecutionTrigger) and self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash((self.conn_id, self.project, self.domain, self.execution_name))
+
+    # ------------------------------------------------------------------ identity of the Airflow task
+    def _ti_attr(self, name: str, fallback: Any) -> Any:
+        ti = self.task_instance
+        value = getattr(ti, name, None) if ti is not None else None
+        return fallback if value is None else value
+
+    def _task_label(self) -> str:
+        dag_id = self._ti_attr("dag_id", self.dag_id) or "?"
+        task_id = self._ti_attr("task_id", self.flyte_task_id) or "?"
+        run_id = self._ti_attr("run_id", self.run_id) or "?"
+        map_index = int(self._ti_attr("map_index", self.map_index))
+        mapped = f"[{map_index}]" if map_index >= 0 else ""
+        return f"DAG {dag_id}, task {task_id}{mapped}, run {run_id}"
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Watch until terminal, deadline or a non-recoverable error; yield exactly one event."""
+        try:
+            payload = await self._watch()
+        except asyncio.CancelledError:
+            if not AIRFLOW_CALLS_ON_KILL:
+                await self._terminate_if_user_killed()
+            raise
+        yield TriggerEvent(dict(payload))
+
+    async def _watch(self) -> FlyteEventPayload:
+        try:
+            config = await self._config()
+        except Exception as exc:  # connection missing or malformed: nothing to watch with
+            return self._payload("error", message=f"Cannot use connection {self.conn_id!r}: {exc}")
+        url = config.console_url(self.project, self.domain, self.execution_name)
+        self.log.info("Watching Flyte execution %s: %s", self._execution_ref(), url)
+        remaining = None if self.deadline is None else self.deadline - time.time()
+        try:
+            if remaining is not None and remaining <= 0:
+                raise asyncio.TimeoutError
+            status = await asyncio.wait_for(self._follow(config, url), remaining)
+        except asyncio.TimeoutError:
+            return await self._on_deadline(config, url)
+        except FlyteNotFoundError as exc:
+            return self._payload(
+                "error",
+                url,
+                message=(
+                    f"Flyte execution {self._execution_ref()} was not found for {self.not_found_grace:.0f} s: "
+                    f"check project, domain and name (or whether it was archived). {exc}"
+                ),
+                error_code=exc.code,
+            )
+        except FlyteAuthError as exc:
+            return self._payload(
+                "error",
+                url,
+                message=f"Flyte Admin rejected the credentials of connection {self.conn_id!r}: {exc}",
+                error_code=exc.code,
+            )
+        except FlyteAdminError as exc:
+            return self._payload("error", url, message=str(exc), error_code=exc.code)
+        return self._terminal_payload(status, url)
+
+    async def _config(self) -> FlyteConnectionConfig:
+        from flyte_async_provider.connections import aget_connection_config
+
+        return await aget_connection_config(self.conn_id)
+
+    async def _follow(self, config: FlyteConnectionConfig, url: str) -> ExecutionStatus:
+        from flyte_async_provider.admin import get_status_poller
+
+        poller = get_status_poller(config, self.project, self.domain)
+        watch = poller.watch(
+            self.execution_name, poll_interval=self.poll_interval, not_found_grace=self.not_found_grace
+        )
+        last: ExecutionPhase | None = None
+        async with contextlib.aclosing(watch) as statuses:
+            async for status in statuses:
+                if status.phase is not last:
+                    self.log.info("Flyte execution %s is %s: %s", self._execution_ref(), status.phase.name, url)
+                    last = status.phase
+                if status.phase.is_terminal:
+                    return status
+        raise FlyteAdminError(
+            f"Status watch of {self._execution_ref()} ended without a terminal phase.", code="INTERNAL"
+        )
+
+    async def _on_deadline(self, config: FlyteConnectionConfig, url: str) -> FlyteEventPayload:
+        """Terminate the execution because the task's execution_timeout passed; the real end wins."""
+        from flyte_async_provider.admin import get_admin_client
+
+        client = get_admin_client(config)
+        cause = (
+            f"Airflow {self._task_label()} exceeded its execution_timeout "
+            f"(deadline {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.deadline or 0))}); "
+            "terminated by airflow-provider-flyte-async."
+        )
+        self.log.warning("Deadline passed: terminating Flyte execution %s: %s", self._execution_ref(), url)
+        try:
+            terminated = await client.terminate_execution(self.project, self.domain, self.execution_name, cause)
+            status = await client.get_execution(self.project, self.domain, self.execution_name)
+        except FlyteAdminError as exc:
+            return self._payload(
+                "deadline",
+                url,
+                message=f"{cause} Terminating it failed: {exc}",
+                error_code=exc.code,
+            )
+        if not terminated and status.phase.is_terminal:
+            return self._terminal_payload(status, url)  # it ended on its own before we got there
+        payload = self._payload("deadline", url, message=cause)
+        payload.update(status.to_event_fields())  # type: ignore[typeddict-item]
+        payload["status"] = "deadline"
+        payload["phase"] = status.phase.name
+        return payload
+
+    # ------------------------------------------------------------------ cancellation
+    async def on_kill(self) -> None:
+        """A user marked the deferred task failed/success or cleared it: terminate the execution.
+
+        Airflow may send the same user-action cancel to a trigger that was merely reassigned after a
+        triggerer lost its heartbeat (apache/airflow PR #73454), so terminate only if the task is
+        really no longer deferred.
+        """
+        await self._terminate_if_user_killed()
+
+    async def _terminate_if_user_killed(self) -> None:
+        if not self.terminate_on_kill:
+            return
+        if await self._task_still_deferred():
+            self.log.info(
+                "Trigger for %s cancelled but the task is still deferred (reassigned trigger): "
+                "leaving Flyte execution %s running.",
+                self._task_label(),
+                self._execution_ref(),
+            )
+            return
+        from flyte_async_provider.admin import get_admin_client
+
+        cause = f"Airflow user stopped {self._task_label()}; terminated by airflow-provider-flyte-async."
+        try:
+            config = await self._config()
+            terminated = await get_admin_client(config).terminate_execution(
+                self.project, self.domain, self.execution_name, cause
+            )
+        except Exception:
+            self.log.exception("Could not terminate Flyte execution %s", self._execution_ref())
+            return
+        if terminated:
+            self.log.info("Terminated Flyte execution %s: %s", self._execution_ref(), cause)
+
+    async def _task_still_deferred(self) -> bool:
+        """Ask the triggerer's supervisor for the task's state; unknown counts as not deferred."""
+        dag_id = self._ti_attr("dag_id", self.dag_id)
+        task_id = self._ti_attr("task_id", self.flyte_task_id)
+        run_id = self._ti_attr("run_id", self.run_id)
+        map_index = int(self._ti_attr("map_index", self.map_index))
+        if not (dag_id and task_id and run_id):
+            return False
+        try:
+            from airflow.sdk.execution_time import task_runner
+            from airflow.sdk.execution_time.comms import GetTaskStates
+
+            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+            asend = getattr(comms, "asend", None)
+            if asend is None:
+                return False
+            response = await asend(
+                GetTaskStates(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index)
+            )
+            states = getattr(response, "task_states", {}) or {}
+        except Exception:
+            self.log.warning("Could not read the state of %s; treating it as stopped.", self._task_label())
+            return False
+        key = task_id if map_index < 0 else f"{task_id}_{map_index}"
+        return bool(states.get(run_id, {}).get(key) == "deferred")
+
+    # ------------------------------------------------------------------ payloads
+    def _execution_ref(self) -> str:
+        return f"{self.project}/{self.domain}/{self.execution_name}"
+
+    def _payload(self, status: EventStatus, url: str = "", **fields: Any) -> FlyteEventPayload:
+        payload: FlyteEventPayload = {
+            "status": status,
+            "project": self.project,
+            "domain": self.domain,
+            "execution": self.execution_name,
+            "console_url": url,
+        }
+        payload.update({k: v for k, v in fields.items() if v is not None})  # type: ignore[typeddict-item]
+        return payload
+
+    def _terminal_payload(self, status: ExecutionStatus, url: str) -> FlyteEventPayload:
+        event_status = PHASE_TO_STATUS[status.phase]
+        payload = self._payload(event_status, url)
+        payload.update(status.to_event_fields())  # type: ignore[typeddict-item]
+        payload["status"] = event_status
+        payload["phase"] = status.phase.name
+        payload.setdefault("message", f"Flyte execution {self._execution_ref()} ended {status.phase.name}.")
+        return payload
