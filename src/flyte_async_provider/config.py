@@ -178,16 +178,18 @@ class FlyteConnectionConfig:
         return parse_connection(conn)
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
 def _bool(conn_id: str, name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on", "false", "0", "no", "off", ""}:
-        return value.strip().lower() in {"true", "1", "yes", "on"}
-    raise FlyteConfigError(
-        f"Connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}."
-    )
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise FlyteConfigError(f"Connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}.")
 
 
 def _str_list(conn_id: str, name: str, value: Any, *, shell: bool) -> tuple[str, ...]:
@@ -199,10 +201,12 @@ def _str_list(conn_id: str, name: str, value: Any, *, shell: bool) -> tuple[str,
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise FlyteConfigError(
-                    f"Connection {conn_id!r}: extra {name!r} looks like a JSON list but is not valid JSON: {exc}."
+                    f"Connection {conn_id!r}: extra {name!r} looks like a JSON list but is not JSON: {exc}."
                 ) from None
         else:
-            return tuple(shlex.split(value)) if shell else tuple(s for s in value.replace(",", " ").split() if s)
+            if shell:
+                return tuple(shlex.split(value))
+            return tuple(s for s in value.replace(",", " ").split() if s)
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise FlyteConfigError(
@@ -241,7 +245,7 @@ def _split_host(conn_id: str, host: str | None, port: int | None) -> tuple[str, 
     host = host.strip()
     if "://" in host:
         host = host.split("://", 1)[1]
-    host = host.rstrip("/")
+    host = host.strip("/")
     if port is None and host.count(":") == 1:
         host, _, port_text = host.partition(":")
         if not port_text.isdigit():

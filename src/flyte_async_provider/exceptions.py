@@ -9,7 +9,7 @@ error mapping (launch path) both call :func:`admin_error_for_code`.
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException
 
 
 class FlyteProviderError(AirflowException):

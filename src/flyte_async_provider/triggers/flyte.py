@@ -62,7 +62,7 @@ class FlyteExecutionTrigger(BaseTrigger):
         run_id: str | None = None,
         map_index: int = -1,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
             raise FlyteConfigError(f"poll_interval must be positive, got {poll_interval!r}.")
         self.conn_id = conn_id
@@ -149,8 +149,9 @@ class FlyteExecutionTrigger(BaseTrigger):
                 "error",
                 url,
                 message=(
-                    f"Flyte execution {self._execution_ref()} was not found for {self.not_found_grace:.0f} s: "
-                    f"check project, domain and name (or whether it was archived). {exc}"
+                    f"Flyte execution {self._execution_ref()} was not found for "
+                    f"{self.not_found_grace:.0f} s: check project, domain and name "
+                    f"(or whether it was archived). {exc}"
                 ),
                 error_code=exc.code,
             )
@@ -181,7 +182,9 @@ class FlyteExecutionTrigger(BaseTrigger):
         async with contextlib.aclosing(watch) as statuses:
             async for status in statuses:
                 if status.phase is not last:
-                    self.log.info("Flyte execution %s is %s: %s", self._execution_ref(), status.phase.name, url)
+                    self.log.info(
+                        "Flyte execution %s is %s: %s", self._execution_ref(), status.phase.name, url
+                    )
                     last = status.phase
                 if status.phase.is_terminal:
                     return status
@@ -201,7 +204,9 @@ class FlyteExecutionTrigger(BaseTrigger):
         )
         self.log.warning("Deadline passed: terminating Flyte execution %s: %s", self._execution_ref(), url)
         try:
-            terminated = await client.terminate_execution(self.project, self.domain, self.execution_name, cause)
+            terminated = await client.terminate_execution(
+                self.project, self.domain, self.execution_name, cause
+            )
             status = await client.get_execution(self.project, self.domain, self.execution_name)
         except FlyteAdminError as exc:
             return self._payload(
@@ -213,7 +218,7 @@ class FlyteExecutionTrigger(BaseTrigger):
         if not terminated and status.phase.is_terminal:
             return self._terminal_payload(status, url)  # it ended on its own before we got there
         payload = self._payload("deadline", url, message=cause)
-        payload.update(status.to_event_fields())  # type: ignore[typeddict-item]
+        payload.update(status.to_event_fields())
         payload["status"] = "deadline"
         payload["phase"] = status.phase.name
         return payload
@@ -291,7 +296,7 @@ class FlyteExecutionTrigger(BaseTrigger):
             "execution": self.execution_name,
             "console_url": url,
         }
-        payload.update({k: v for k, v in fields.items() if v is not None})  # type: ignore[typeddict-item]
+        payload.update({k: v for k, v in fields.items() if v is not None})
         return payload
 
     def _terminal_payload(self, status: ExecutionStatus, url: str) -> FlyteEventPayload:
