@@ -5,13 +5,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit emulator bench clean
+# Oldest Airflow 3.x we support; `make test` also runs the non-e2e suite against it.
+COMPAT_AIRFLOW ?= 3.1.8
+COMPAT_VENV ?= .venv-airflow-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+
+.PHONY: demo test lint typecheck unit compat emulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
+
+$(COMPAT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip uv
+	$(COMPAT_VENV)/bin/uv pip install -q --python $(COMPAT_VENV)/bin/python -e '.[dev]' 'apache-airflow==$(COMPAT_AIRFLOW)'
+	touch $(COMPAT_STAMP)
 
 venv: $(STAMP)
 
@@ -32,10 +43,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck unit
+## The same tests minus the real-Airflow e2e ones, on the oldest supported Airflow.
+compat: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -m pytest -q -m "not e2e" -p no:cacheprovider
+
+test: lint typecheck unit compat
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggerer_scale.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_VENV) .mypy_cache .pytest_cache .ruff_cache
