@@ -1,0 +1,94 @@
+"""Execution status as the watch path reports it: a small immutable value, no protobuf inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
+
+_ERROR_KINDS = {0: "UNKNOWN", 1: "USER", 2: "SYSTEM"}
+
+
+@dataclass(frozen=True)
+class ExecutionStatus:
+    """Phase of one Flyte execution, with Flyte's error or abort details once it ended."""
+
+    project: str
+    domain: str
+    name: str
+    phase: ExecutionPhase
+    error_code: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    error_uri: str | None = None
+    abort_cause: str | None = None
+    abort_principal: str | None = None
+    started_at: datetime | None = None
+    duration_seconds: float | None = None
+
+    @classmethod
+    def from_proto(cls, execution: Any) -> ExecutionStatus:
+        """Build from a flyteidl ``admin.Execution`` (from GetExecution or a ListExecutions item)."""
+        closure = execution.closure
+        ident = execution.id
+        error_code = error_kind = error_message = error_uri = None
+        if closure.HasField("error"):
+            error = closure.error
+            error_code = error.code or None
+            error_kind = _ERROR_KINDS.get(int(error.kind), str(error.kind))
+            error_message = error.message or None
+            error_uri = error.error_uri or None
+        abort_cause = abort_principal = None
+        if closure.HasField("abort_metadata"):
+            abort_cause = closure.abort_metadata.cause or None
+            abort_principal = closure.abort_metadata.principal or None
+        if abort_cause is None and closure.abort_cause:  # deprecated field, older flyteadmin
+            abort_cause = closure.abort_cause
+        started_at = None
+        if closure.HasField("started_at") and (closure.started_at.seconds or closure.started_at.nanos):
+            started_at = closure.started_at.ToDatetime(tzinfo=timezone.utc)
+        duration = None
+        if closure.HasField("duration"):
+            duration = closure.duration.seconds + closure.duration.nanos / 1e9
+        return cls(
+            project=ident.project,
+            domain=ident.domain,
+            name=ident.name,
+            phase=ExecutionPhase(int(closure.phase)),
+            error_code=error_code,
+            error_kind=error_kind,
+            error_message=error_message,
+            error_uri=error_uri,
+            abort_cause=abort_cause,
+            abort_principal=abort_principal,
+            started_at=started_at,
+            duration_seconds=duration,
+        )
+
+    def to_event_fields(self) -> FlyteEventPayload:
+        """The event payload keys this status knows (JSON-safe; ``status`` is the trigger's to set)."""
+        fields: FlyteEventPayload = {
+            "project": self.project,
+            "domain": self.domain,
+            "execution": self.name,
+            "phase": self.phase.name,
+        }
+        if self.error_code is not None:
+            fields["error_code"] = self.error_code
+        if self.error_kind is not None:
+            fields["error_kind"] = self.error_kind
+        if self.error_message is not None:
+            fields["error_message"] = self.error_message
+        if self.error_uri is not None:
+            fields["error_uri"] = self.error_uri
+        if self.abort_cause is not None:
+            fields["abort_cause"] = self.abort_cause
+        if self.abort_principal is not None:
+            fields["abort_principal"] = self.abort_principal
+        if self.started_at is not None:
+            fields["started_at"] = self.started_at.isoformat()
+        if self.duration_seconds is not None:
+            fields["duration_seconds"] = self.duration_seconds
+        return fields
