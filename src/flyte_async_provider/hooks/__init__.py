@@ -1,0 +1,1 @@
+"""Hooks: the synchronous (worker-side) launch path."""

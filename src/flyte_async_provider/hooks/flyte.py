@@ -1,0 +1,479 @@
+"""FlyteHook: the synchronous launch path (worker side), built on flytekit's FlyteRemote.
+
+The connection is parsed only by :func:`flyte_async_provider.config.parse_connection`, the same
+parser the trigger uses, so both paths agree on endpoint, TLS and credentials. flytekit does entity
+lookup and Python -> Flyte literal conversion; this hook adds up-front input checks, execution
+options, and one translation of flytekit/gRPC failures into the provider's typed errors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from flyte_async_provider.config import DEFAULT_CONN_ID, AuthMode, FlyteConnectionConfig, parse_connection
+from flyte_async_provider.exceptions import (
+    FlyteAdminError,
+    FlyteConfigError,
+    FlyteExecutionError,
+    FlyteInvalidArgumentError,
+    FlyteNotFoundError,
+)
+from flyte_async_provider.hooks import connection_form
+from flyte_async_provider.hooks.errors import grpc_status, translate
+from flyte_async_provider.hooks.options import ExecutionOptions
+from flyte_async_provider.hooks.values import check_inputs, literal_map_to_plain
+from flyte_async_provider.outcome import raise_for_event
+from flyte_async_provider.phases import PHASE_TO_STATUS, ExecutionPhase, FlyteEventPayload
+
+if TYPE_CHECKING:
+    from flytekit.configuration import Config
+    from flytekit.remote import FlyteRemote
+
+EXECUTION_NAME_RE = re.compile(r"^[a-z][a-z\-0-9]*$")
+MAX_EXECUTION_NAME_LENGTH = 63
+_ERROR_KINDS = {0: "UNKNOWN", 1: "USER", 2: "SYSTEM"}
+
+
+def validate_execution_name(name: Any) -> str:
+    """Raise :class:`FlyteConfigError` unless Flyte Admin would accept ``name``."""
+    if (
+        not isinstance(name, str)
+        or not EXECUTION_NAME_RE.match(name)
+        or len(name) > MAX_EXECUTION_NAME_LENGTH
+    ):
+        raise FlyteConfigError(
+            f"execution_name {name!r} is not valid for Flyte: it must match ^[a-z][a-z\\-0-9]*$ "
+            f"(lowercase letters, digits, '-'; starting with a letter) and be at most "
+            f"{MAX_EXECUTION_NAME_LENGTH} characters."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    """One read of an execution: phase plus Flyte's own words on how it ended."""
+
+    project: str
+    domain: str
+    name: str
+    phase: ExecutionPhase
+    console_url: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the phase can no longer change."""
+        return self.phase.is_terminal
+
+    @property
+    def is_live(self) -> bool:
+        """Running or about to: worth re-attaching to (ABORTING is dying, not live)."""
+        return not self.phase.is_terminal and self.phase is not ExecutionPhase.ABORTING
+
+    def to_event(self) -> FlyteEventPayload:
+        """The payload the trigger would have sent for this (terminal) state."""
+        payload: FlyteEventPayload = {
+            "status": PHASE_TO_STATUS.get(self.phase, "error"),
+            "phase": self.phase.name,
+            "project": self.project,
+            "domain": self.domain,
+            "execution": self.name,
+            "console_url": self.console_url,
+            "message": f"Flyte execution {self.project}/{self.domain}/{self.name} ended {self.phase.name}.",
+        }
+        payload.update(self.details)  # type: ignore[typeddict-item]
+        return payload
+
+
+@dataclass(frozen=True)
+class ResolvedEntity:
+    """A launchable Flyte entity with what input checks need."""
+
+    kind: str
+    name: str
+    version: str
+    entity: Any
+    required: frozenset[str]
+    fixed: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        """Human name, e.g. ``launch plan my.lp (version v1)``."""
+        return f"{self.kind} {self.name} (version {self.version})"
+
+
+class FlyteHook(BaseHook):
+    """Launch, inspect and terminate Flyte executions through one ``flyte`` connection.
+
+    :param flyte_conn_id: Airflow connection of type ``flyte``.
+    :param project: Flyte project (default: the connection's ``project`` extra).
+    :param domain: Flyte domain (default: the connection's ``domain`` extra).
+    """
+
+    conn_name_attr = "flyte_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "flyte"
+    hook_name = "Flyte"
+
+    def __init__(
+        self, flyte_conn_id: str = DEFAULT_CONN_ID, project: str | None = None, domain: str | None = None
+    ) -> None:
+        super().__init__()
+        self.flyte_conn_id = flyte_conn_id
+        self._project = project
+        self._domain = domain
+
+    # ------------------------------------------------------------------ connection form (Airflow < 3.2)
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (Airflow >= 3.2 reads ``conn-fields`` instead)."""
+        return connection_form.legacy_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide standard fields (Airflow >= 3.2 reads ``ui-field-behaviour`` instead)."""
+        return connection_form.legacy_field_behaviour()
+
+    # ------------------------------------------------------------------ configuration
+    @cached_property
+    def config(self) -> FlyteConnectionConfig:
+        """The parsed connection (raises :class:`FlyteConfigError` naming the bad field)."""
+        try:
+            conn = self.get_connection(self.flyte_conn_id)
+        except Exception as exc:
+            raise FlyteConfigError(
+                f"Flyte connection {self.flyte_conn_id!r} could not be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        return parse_connection(conn)
+
+    @property
+    def project(self) -> str:
+        """The Flyte project: hook argument, else the connection's extra."""
+        value = self._project or self.config.project
+        if not value:
+            raise FlyteConfigError(
+                "No Flyte project: pass project= or set extra 'project' on connection "
+                f"{self.flyte_conn_id!r}."
+            )
+        return value
+
+    @property
+    def domain(self) -> str:
+        """The Flyte domain: hook argument, else the connection's extra."""
+        value = self._domain or self.config.domain
+        if not value:
+            raise FlyteConfigError(
+                f"No Flyte domain: pass domain= or set extra 'domain' on connection {self.flyte_conn_id!r}."
+            )
+        return value
+
+    def flytekit_config(self) -> Config:
+        """flytekit ``Config`` for this connection (platform + legacy data/secrets/stats extras)."""
+        from flytekit.configuration import Config, PlatformConfig
+
+        from flyte_async_provider.hooks import auth
+        from flyte_async_provider.hooks.legacy import legacy_config_kwargs
+
+        c = self.config
+        platform = PlatformConfig(
+            endpoint=c.endpoint,
+            insecure=c.insecure,
+            insecure_skip_verify=c.insecure_skip_verify,
+            ca_cert_file_path=c.ca_cert_file_path,
+            console_endpoint=c.console_endpoint,
+            command=list(c.command) or None,
+            client_id=c.client_id,
+            client_credentials_secret=c.client_secret,
+            scopes=list(c.scopes),
+            auth_mode=auth.register(c),
+            audience=c.audience,
+        )
+        return Config(platform=platform, **legacy_config_kwargs(c))
+
+    @cached_property
+    def remote(self) -> FlyteRemote:
+        """One FlyteRemote (and gRPC channel) per hook instance."""
+        from flytekit.remote import FlyteRemote
+
+        return FlyteRemote(
+            config=self.flytekit_config(),
+            default_project=self._project or self.config.project,
+            default_domain=self._domain or self.config.domain,
+        )
+
+    def console_url(self, execution_name: str) -> str:
+        """Flyte console URL of an execution."""
+        return self.config.console_url(self.project, self.domain, execution_name)
+
+    def _execution_id(self, execution_name: str) -> Any:
+        from flytekit.models.core.identifier import WorkflowExecutionIdentifier
+
+        return WorkflowExecutionIdentifier(self.project, self.domain, execution_name)
+
+    # ------------------------------------------------------------------ launch
+    def resolve_entity(
+        self,
+        *,
+        launchplan_name: str | None = None,
+        task_name: str | None = None,
+        workflow_name: str | None = None,
+        version: str | None = None,
+    ) -> ResolvedEntity:
+        """Fetch the entity to launch (latest version when none is given) and its input rules."""
+        given = [
+            (k, v)
+            for k, v in (("launch plan", launchplan_name), ("task", task_name), ("workflow", workflow_name))
+            if v
+        ]
+        if len(given) != 1:
+            raise FlyteConfigError(
+                "Give exactly one of launchplan_name, task_name or workflow_name "
+                f"(got {', '.join(k for k, _ in given) or 'none'})."
+            )
+        kind, name = given[0]
+        project, domain = self.project, self.domain
+        where = f"{kind} {project}/{domain}/{name} (version {version or 'latest'})"
+        rpc = {"launch plan": "GetLaunchPlan", "task": "GetTask", "workflow": "GetWorkflow"}[kind]
+        try:
+            if kind == "task":
+                entity = self.remote.fetch_task(project, domain, name, version)
+                interface = entity.interface.inputs if entity.interface else {}
+                return ResolvedEntity(
+                    kind, name, entity.id.version, entity, frozenset(interface), frozenset()
+                )
+            if kind == "workflow":
+                workflow = self.remote.fetch_workflow(project, domain, name, version)
+                version = workflow.id.version  # launched through its default launch plan, as flytekit does
+                rpc, where = "GetLaunchPlan", f"default launch plan of {where}"
+            entity = self.remote.fetch_launch_plan(project, domain, name, version)
+        except Exception as exc:
+            err = translate(exc, rpc, where)
+            if isinstance(err, FlyteNotFoundError):
+                raise FlyteNotFoundError(
+                    f"Flyte {where} was not found in Flyte Admin at {self.config.endpoint}. "
+                    "Check the name, version, project and domain. Nothing was submitted.",
+                    code=err.code,
+                    rpc=rpc,
+                ) from exc
+            raise err from exc
+        params = entity.default_inputs.parameters if entity.default_inputs else {}
+        fixed = entity.fixed_inputs.literals if entity.fixed_inputs else {}
+        required = frozenset(n for n, p in params.items() if p.required)
+        return ResolvedEntity(kind, name, entity.id.version, entity, required, frozenset(fixed))
+
+    def launch(
+        self,
+        execution_name: str,
+        *,
+        launchplan_name: str | None = None,
+        task_name: str | None = None,
+        workflow_name: str | None = None,
+        version: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        options: ExecutionOptions | None = None,
+    ) -> str:
+        """Create the execution and return its name; idempotent per name (ALREADY_EXISTS = ours).
+
+        Everything checkable is checked before CreateExecution: name, options, entity, inputs.
+        """
+        validate_execution_name(execution_name)
+        options = options or ExecutionOptions()
+        options.validate()
+        target = self.resolve_entity(
+            launchplan_name=launchplan_name, task_name=task_name, workflow_name=workflow_name, version=version
+        )
+        interface = target.entity.interface.inputs if target.entity.interface else {}
+        prepared = check_inputs(
+            target.label, interface, inputs or {}, required=set(target.required), fixed=set(target.fixed)
+        )
+        try:
+            execution = self.remote.execute(
+                target.entity,
+                inputs=prepared,
+                project=self.project,
+                domain=self.domain,
+                execution_name=execution_name,
+                options=options.to_flytekit(),
+                wait=False,
+                **options.execute_kwargs(),
+            )
+        except Exception as exc:
+            if grpc_status(exc) is None and isinstance(exc, (TypeError, ValueError, AssertionError)):
+                raise FlyteConfigError(
+                    f"flytekit could not convert the inputs for {target.label}: {exc}. Nothing was submitted."
+                ) from exc
+            raise translate(exc, "CreateExecution", f"execution {execution_name} of {target.label}") from exc
+        self.log.info(
+            "Flyte execution %s/%s/%s of %s: %s",
+            self.project,
+            self.domain,
+            execution.id.name,
+            target.label,
+            self.console_url(execution.id.name),
+        )
+        return str(execution.id.name)
+
+    # ------------------------------------------------------------------ inspect / terminate
+    def get_execution_state(self, execution_name: str) -> ExecutionState:
+        """Read the execution once (raises :class:`FlyteNotFoundError` if it does not exist)."""
+        try:
+            execution = self.remote.client.get_execution(self._execution_id(execution_name))
+        except Exception as exc:
+            raise translate(
+                exc, "GetExecution", f"execution {self.project}/{self.domain}/{execution_name}"
+            ) from exc
+        closure = execution.closure
+        phase = ExecutionPhase(int(closure.phase))
+        details: dict[str, Any] = {}
+        error = closure.error
+        if error is not None and (error.message or error.code):
+            details.update(
+                error_code=error.code or "",
+                error_kind=_ERROR_KINDS.get(int(error.kind or 0), "UNKNOWN"),
+                error_message=error.message or "",
+                error_uri=error.error_uri or "",
+            )
+        abort = getattr(closure, "abort_metadata", None)
+        if abort is not None and (abort.cause or abort.principal):
+            details.update(abort_cause=abort.cause or "", abort_principal=abort.principal or "")
+        if closure.started_at is not None and closure.started_at.year > 1970:
+            details["started_at"] = closure.started_at.isoformat()
+        if closure.duration is not None and closure.duration.total_seconds() > 0:
+            details["duration_seconds"] = closure.duration.total_seconds()
+        return ExecutionState(
+            self.project, self.domain, execution_name, phase, self.console_url(execution_name), details
+        )
+
+    def find_execution(self, execution_name: str) -> ExecutionState | None:
+        """Like :meth:`get_execution_state`, but None when the execution does not exist."""
+        try:
+            return self.get_execution_state(execution_name)
+        except FlyteNotFoundError:
+            return None
+
+    def terminate(self, execution_name: str, cause: str) -> bool:
+        """Terminate the execution; False if it had already ended (FAILED_PRECONDITION)."""
+        try:
+            self.remote.client.terminate_execution(self._execution_id(execution_name), cause)
+        except Exception as exc:
+            err = translate(
+                exc, "TerminateExecution", f"execution {self.project}/{self.domain}/{execution_name}"
+            )
+            if err.code == "FAILED_PRECONDITION" or (
+                isinstance(err, FlyteInvalidArgumentError) and "terminal" in str(err).lower()
+            ):
+                return False
+            raise err from exc
+        self.log.info(
+            "Terminated Flyte execution %s/%s/%s: %s", self.project, self.domain, execution_name, cause
+        )
+        return True
+
+    def get_outputs(self, execution_name: str) -> dict[str, Any]:
+        """The execution's outputs as plain values (files and datasets as URIs)."""
+        try:
+            data = self.remote.client.get_execution_data(self._execution_id(execution_name))
+            literal_map = self.remote._get_output_literal_map(data)
+        except Exception as exc:
+            raise translate(exc, "GetExecutionData", f"outputs of {execution_name}") from exc
+        return literal_map_to_plain(literal_map)
+
+    # ------------------------------------------------------------------ connection test
+    def test_connection(self) -> tuple[bool, str]:
+        """One authenticated round trip to Flyte Admin; the message says what failed."""
+        try:
+            config = self.config
+        except FlyteConfigError as exc:
+            return False, str(exc)
+        project = self._project or config.project
+        domain = self._domain or config.domain
+        try:
+            if project and domain:
+                rpc = "ListExecutions"
+                self.remote.client.list_executions_paginated(project, domain, limit=1)
+                scope = f"listed executions of {project}/{domain}"
+            else:
+                rpc = "ListProjects"
+                self.remote.client.list_projects_paginated(limit=1)
+                scope = "listed projects"
+        except Exception as exc:
+            err = translate(exc, rpc)
+            return False, _explain_test_failure(config, err)
+        auth = (
+            "without credentials" if config.auth_mode is AuthMode.NONE else f"with {config.auth_mode.value}"
+        )
+        return True, f"Connected to Flyte Admin at {config.endpoint} {auth}: {scope}."
+
+    # ------------------------------------------------------------------ airflow-provider-flyte 0.0.5 API
+    def create_flyte_remote(self) -> FlyteRemote:
+        """Old name for :attr:`remote`."""
+        return self.remote
+
+    def execution_id(self, execution_name: str) -> Any:
+        """Old helper: the flytekit ``WorkflowExecutionIdentifier`` of an execution."""
+        return self._execution_id(execution_name)
+
+    def trigger_execution(
+        self,
+        execution_name: str,
+        launchplan_name: str | None = None,
+        task_name: str | None = None,
+        max_parallelism: int | None = None,
+        raw_output_data_config: str | None = None,
+        kubernetes_service_account: str | None = None,
+        oauth2_client: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        secrets: list[dict[str, Any]] | None = None,
+        notifications: list[dict[str, Any]] | None = None,
+        disable_notifications: bool | None = None,
+        version: str | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> str:
+        """The 0.0.5 hook call, same arguments; returns the execution name."""
+        return self.launch(
+            execution_name,
+            launchplan_name=launchplan_name,
+            task_name=task_name,
+            version=version,
+            inputs=inputs,
+            options=ExecutionOptions(
+                raw_output_data_config=raw_output_data_config,
+                kubernetes_service_account=kubernetes_service_account,
+                oauth2_client=oauth2_client,
+                labels=labels,
+                annotations=annotations,
+                secrets=secrets,
+                notifications=notifications,
+                disable_notifications=disable_notifications,
+                max_parallelism=max_parallelism,
+            ),
+        )
+
+    def execution_status(self, execution_name: str, remote: Any = None) -> bool:
+        """The 0.0.5 check: True on success, False while running, typed error if it ended badly."""
+        state = self.get_execution_state(execution_name)
+        if not state.is_terminal:
+            return False
+        raise_for_event(state.to_event())
+        return True
+
+
+def _explain_test_failure(config: FlyteConnectionConfig, err: FlyteAdminError) -> str:
+    where = f"Flyte Admin at {config.endpoint}"
+    hints = {
+        "UNAVAILABLE": f"could not reach {where} (check host, port and the insecure/TLS settings)",
+        "DEADLINE_EXCEEDED": f"{where} did not answer in time",
+        "UNAUTHENTICATED": f"{where} rejected the credentials of auth_mode {config.auth_mode.value}",
+        "PERMISSION_DENIED": f"{where} accepted the credentials but denied access",
+        "NOT_FOUND": f"{where} does not know the configured project/domain",
+    }
+    return f"{hints.get(err.code, where + ' call failed')}: {err}"
+
+
+__all__ = ["ExecutionState", "FlyteExecutionError", "FlyteHook", "ResolvedEntity", "validate_execution_name"]

@@ -1,0 +1,1 @@
+"""Operators: launch Flyte executions from Airflow tasks."""

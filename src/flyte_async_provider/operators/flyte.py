@@ -1,0 +1,465 @@
+"""FlyteOperator: launch a Flyte launch plan, task or workflow and (by default) wait for it.
+
+Drop-in successor of ``flyte_provider.operators.flyte.FlyteOperator`` (airflow-provider-flyte 0.0.5):
+same parameter names and meanings, plus waiting (deferrable or in the worker), outputs, and crash-safe
+retries. The launch path runs in the worker through :class:`FlyteHook` (flytekit); waiting happens on
+the triggerer through :class:`FlyteExecutionTrigger`, or in the worker with the same outcomes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowTaskTimeout
+
+from flyte_async_provider.config import DEFAULT_CONN_ID
+from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
+from flyte_async_provider.hooks.flyte import ExecutionState, FlyteHook, validate_execution_name
+from flyte_async_provider.hooks.options import ExecutionOptions
+from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY, FlyteExecutionLink
+from flyte_async_provider.operators.naming import default_base_name, name_for_try
+from flyte_async_provider.outcome import raise_for_event
+from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
+else:
+    try:  # Airflow >= 3.3: execution name kept in task_state_store across retries
+        from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
+    except ImportError:  # older Airflow 3.x: deterministic names alone
+        from flyte_async_provider.operators._resumable import ResumableJobMixin
+
+# Phases worth re-attaching to on retry. FAILING will end FAILED, but it is still live: launching a
+# second execution next to it would break "one live execution per task". ABORTING is already dying.
+_ATTACHABLE = frozenset(
+    p.name for p in ExecutionPhase if not p.is_terminal and p is not ExecutionPhase.ABORTING
+)
+# How many earlier tries a retry probes for a still-running execution (closes the gap where a worker
+# died after CreateExecution but before the name reached task_state_store).
+MAX_PROBED_TRIES = 5
+_UNSET: Any = object()
+
+
+def _is_dynamic(value: Any) -> bool:
+    """True for values only known after templating / XCom resolution (skip parse-time checks)."""
+    return hasattr(value, "resolve") or (isinstance(value, str) and "{{" in value)
+
+
+class FlyteOperator(ResumableJobMixin, BaseOperator):
+    """Launch a Flyte execution and, unless told otherwise, wait for it to end.
+
+    Exactly one of ``launchplan_name``, ``task_name`` or ``workflow_name``.
+
+    :param flyte_conn_id: Airflow connection of type ``flyte``.
+    :param project: Flyte project (default: connection extra ``project``).
+    :param domain: Flyte domain (default: connection extra ``domain``).
+    :param launchplan_name: launch plan to execute.
+    :param task_name: task to execute.
+    :param workflow_name: workflow to execute (through its default launch plan).
+    :param version: entity version; latest when omitted.
+    :param inputs: inputs by name, as Python values; converted by flytekit against the interface.
+    :param execution_name: Flyte execution name (default: derived from the task try, idempotent).
+        Retries append ``-r<try>`` because Flyte never reuses a name.
+    :param raw_output_data_config: prefix for offloaded data, e.g. ``s3://bucket/raw``.
+    :param kubernetes_service_account: service account the execution runs as.
+    :param oauth2_client: ``{"client_id": ..., "client_secret": <Flyte secret reference>}``.
+    :param labels: Kubernetes labels for the execution.
+    :param annotations: Kubernetes annotations for the execution.
+    :param secrets: Flyte secret requests, e.g. ``[{"group": "g", "key": "k"}]``.
+    :param notifications: ``[{"phases": [...], "email"|"slack"|"pager_duty": {"recipients_email": [...]}}]``.
+    :param disable_notifications: turn off the launch plan's notifications for this execution.
+    :param max_parallelism: maximum parallel nodes in the execution.
+    :param overwrite_cache: recompute cached tasks and overwrite their cache.
+    :param envs: environment variables for the execution's tasks.
+    :param tags: tags for the execution.
+    :param interruptible: override the entity's interruptible flag.
+    :param cluster_pool: cluster pool to place the execution on.
+    :param wait_for_completion: wait for the execution to end; False = the old fire-and-forget.
+    :param deferrable: wait on the triggerer instead of holding a worker slot.
+    :param poll_interval: seconds between status reads while waiting.
+    :param fetch_outputs: return the execution's outputs (plain values) instead of its name.
+    :param terminate_on_kill: terminate the execution when the task is killed or times out.
+    """
+
+    template_fields: Sequence[str] = (
+        "flyte_conn_id",
+        "project",
+        "domain",
+        "launchplan_name",
+        "task_name",
+        "workflow_name",
+        "version",
+        "inputs",
+        "execution_name",
+        "labels",
+        "annotations",
+        "raw_output_data_config",
+        "kubernetes_service_account",
+        "envs",
+        "tags",
+        "cluster_pool",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "inputs": "json",
+        "labels": "json",
+        "annotations": "json",
+        "envs": "json",
+    }
+    operator_extra_links = (FlyteExecutionLink(),)
+    external_id_key = XCOM_EXECUTION_NAME_KEY
+    ui_color = "#e4d7f7"
+
+    def __init__(
+        self,
+        *,
+        flyte_conn_id: str = DEFAULT_CONN_ID,
+        project: str | None = None,
+        domain: str | None = None,
+        launchplan_name: str | None = None,
+        task_name: str | None = None,
+        workflow_name: str | None = None,
+        version: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        execution_name: str | None = None,
+        raw_output_data_config: str | None = None,
+        kubernetes_service_account: str | None = None,
+        oauth2_client: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        secrets: list[dict[str, Any]] | None = None,
+        notifications: list[dict[str, Any]] | None = None,
+        disable_notifications: bool | None = None,
+        max_parallelism: int | None = None,
+        overwrite_cache: bool | None = None,
+        envs: dict[str, str] | None = None,
+        tags: list[str] | None = None,
+        interruptible: bool | None = None,
+        cluster_pool: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        fetch_outputs: bool = False,
+        terminate_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flyte_conn_id = flyte_conn_id
+        self.project = project
+        self.domain = domain
+        self.launchplan_name = launchplan_name
+        self.task_name = task_name
+        self.workflow_name = workflow_name
+        self.version = version
+        self.inputs = inputs if inputs is not None else {}
+        self.execution_name = execution_name
+        self.raw_output_data_config = raw_output_data_config
+        self.kubernetes_service_account = kubernetes_service_account
+        self.oauth2_client = oauth2_client
+        self.labels = labels if labels is not None else {}
+        self.annotations = annotations if annotations is not None else {}
+        self.secrets = secrets
+        self.notifications = notifications
+        self.disable_notifications = disable_notifications
+        self.max_parallelism = max_parallelism
+        self.overwrite_cache = overwrite_cache
+        self.envs = envs if envs is not None else {}
+        self.tags = tags if tags is not None else []
+        self.interruptible = interruptible
+        self.cluster_pool = cluster_pool
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.fetch_outputs = fetch_outputs
+        self.terminate_on_kill = terminate_on_kill
+        # Set while running: the execution this task try owns (for on_kill, links and XCom).
+        self.flyte_execution_name: str | None = None
+        self.console_url: str | None = None
+        self._result: Any = _UNSET
+        self._check_static()
+
+    # ------------------------------------------------------------------ validation
+    def _check_static(self) -> None:
+        """Checks possible at DAG parse time (values not templated); repeated after rendering."""
+        entities = [n for n in ("launchplan_name", "task_name", "workflow_name") if getattr(self, n)]
+        if len(entities) != 1:
+            raise FlyteConfigError(
+                f"FlyteOperator {self.task_id!r}: give exactly one of launchplan_name, task_name or "
+                f"workflow_name (got {', '.join(entities) or 'none'})."
+            )
+        if self.fetch_outputs and not self.wait_for_completion:
+            raise FlyteConfigError(
+                f"FlyteOperator {self.task_id!r}: fetch_outputs=True needs wait_for_completion=True."
+            )
+        if (
+            isinstance(self.poll_interval, bool)
+            or not isinstance(self.poll_interval, (int, float))
+            or (self.poll_interval <= 0)
+        ):
+            raise FlyteConfigError(f"FlyteOperator {self.task_id!r}: poll_interval must be > 0 seconds.")
+        if self.execution_name is not None and not _is_dynamic(self.execution_name):
+            validate_execution_name(self.execution_name)
+        static = {
+            name: getattr(self, name)
+            for name in (
+                "oauth2_client",
+                "secrets",
+                "notifications",
+                "disable_notifications",
+                "max_parallelism",
+            )
+        }
+        static.update(
+            {
+                name: getattr(self, name)
+                for name in ("labels", "annotations", "envs", "tags")
+                if not _is_dynamic(getattr(self, name)) and not _has_dynamic(getattr(self, name))
+            }
+        )
+        if not any(_is_dynamic(v) for v in static.values()):
+            ExecutionOptions(**static).validate()
+
+    def _check_rendered(self) -> None:
+        """After templating: every argument has its final value."""
+        self._check_static()
+        for name in ("launchplan_name", "task_name", "workflow_name", "version", "project", "domain"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise FlyteConfigError(
+                    f"FlyteOperator {self.task_id!r}: {name} must be a string, got {value!r}."
+                )
+        if not isinstance(self.inputs, Mapping):
+            raise FlyteConfigError(
+                f"FlyteOperator {self.task_id!r}: inputs must be a dict keyed by input name, "
+                f"got {self.inputs!r}."
+            )
+        self.options.validate()
+
+    @property
+    def options(self) -> ExecutionOptions:
+        """The execution options from this operator's arguments."""
+        return ExecutionOptions(
+            raw_output_data_config=self.raw_output_data_config,
+            kubernetes_service_account=self.kubernetes_service_account,
+            oauth2_client=self.oauth2_client,
+            labels=self.labels or None,
+            annotations=self.annotations or None,
+            secrets=self.secrets,
+            notifications=self.notifications,
+            disable_notifications=self.disable_notifications,
+            max_parallelism=self.max_parallelism,
+            overwrite_cache=self.overwrite_cache,
+            envs=self.envs or None,
+            tags=self.tags or None,
+            interruptible=self.interruptible,
+            cluster_pool=self.cluster_pool,
+        )
+
+    @cached_property
+    def hook(self) -> FlyteHook:
+        """Hook on the rendered connection, project and domain."""
+        return FlyteHook(flyte_conn_id=self.flyte_conn_id, project=self.project, domain=self.domain)
+
+    # ------------------------------------------------------------------ execute
+    def execute(self, context: Context) -> Any:
+        """Launch (or re-attach to an earlier try's execution), then wait as configured."""
+        self._check_rendered()
+        _ = (self.hook.project, self.hook.domain)  # fail fast on a missing project/domain
+        return self.execute_resumable(context)
+
+    def _name_for_try(self, context: Context, try_number: int) -> str:
+        if self.execution_name:
+            return name_for_try(validate_execution_name(self.execution_name), try_number, explicit=True)
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        base = default_base_name(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        return name_for_try(base, try_number, explicit=False)
+
+    def submit_job(self, context: Context) -> str:
+        """Launch this try's execution, unless an earlier try's execution is still running."""
+        try_number = int(getattr(context["ti"], "try_number", 1) or 1)
+        for earlier in range(try_number - 1, max(0, try_number - 1 - MAX_PROBED_TRIES), -1):
+            name = self._name_for_try(context, earlier)
+            state = self.hook.find_execution(name)
+            if state is not None and state.phase.name in _ATTACHABLE:
+                self.log.info(
+                    "Try %s: Flyte execution %s of try %s is still %s; re-attaching instead of launching.",
+                    try_number,
+                    name,
+                    earlier,
+                    state.phase.name,
+                )
+                return name
+        name = self._name_for_try(context, try_number)
+        self.flyte_execution_name = name  # on_kill during the launch can still terminate it
+        return self.hook.launch(
+            name,
+            launchplan_name=self.launchplan_name,
+            task_name=self.task_name,
+            workflow_name=self.workflow_name,
+            version=self.version,
+            inputs=dict(self.inputs),
+            options=self.options,
+        )
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """Phase name of a stored execution (``NOT_FOUND`` if Flyte no longer knows it)."""
+        state = self.hook.find_execution(str(external_id))
+        return state.phase.name if state is not None else "NOT_FOUND"
+
+    def is_job_active(self, status: str) -> bool:
+        """Live executions are re-attached to on retry."""
+        return status in _ATTACHABLE
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """A retry after a success that was not recorded returns the result without relaunching."""
+        return status == ExecutionPhase.SUCCEEDED.name
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """Wait as configured (defer, worker polling, or not at all); return the task's result."""
+        name = str(external_id)
+        self._announce(context, name)
+        if self.wait_for_completion:
+            if self.deferrable:
+                self._defer_or_finish(name, context)
+            else:
+                self._wait_in_worker(name)
+        else:
+            self.log.info("wait_for_completion=False: not waiting for Flyte execution %s.", name)
+        return self.get_job_result(name, context)
+
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        """The execution name, or its outputs as plain values with fetch_outputs=True."""
+        if self._result is not _UNSET:
+            return self._result
+        name = str(external_id)
+        self._announce(context, name)
+        self._result = self.hook.get_outputs(name) if self.fetch_outputs else name
+        return self._result
+
+    def _announce(self, context: Context, name: str) -> None:
+        """Push execution name and console URL to XCom (the extra link reads the URL)."""
+        if self.console_url and self.flyte_execution_name == name:
+            return
+        self.flyte_execution_name = name
+        self.console_url = self.hook.console_url(name)
+        ti = context["ti"]
+        ti.xcom_push(key=XCOM_EXECUTION_NAME_KEY, value=name)
+        ti.xcom_push(key=XCOM_CONSOLE_URL_KEY, value=self.console_url)
+        self.log.info("Flyte execution %s: %s", name, self.console_url)
+
+    # ------------------------------------------------------------------ waiting
+    def _deadline(self) -> float | None:
+        if self.execution_timeout is None:
+            return None
+        return time.time() + self.execution_timeout.total_seconds()
+
+    def _defer_or_finish(self, name: str, context: Context) -> None:
+        """Check once: finish now if already over, else hand the watch to the triggerer."""
+        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
+
+        state = self.hook.get_execution_state(name)
+        if state.is_terminal:
+            self.log.info("Flyte execution %s already ended %s; not deferring.", name, state.phase.name)
+            raise_for_event(state.to_event())
+            return
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        self.defer(
+            trigger=FlyteExecutionTrigger(
+                conn_id=self.flyte_conn_id,
+                project=self.hook.project,
+                domain=self.hook.domain,
+                execution_name=name,
+                poll_interval=float(self.poll_interval),
+                deadline=self._deadline(),
+                terminate_on_kill=self.terminate_on_kill,
+                dag_id=ti.dag_id,
+                task_id=ti.task_id,
+                run_id=ti.run_id,
+                map_index=-1 if map_index is None else int(map_index),
+            ),
+            method_name="execute_complete",
+        )
+
+    def _wait_in_worker(self, name: str) -> None:
+        """Poll from the worker with the trigger's semantics: same outcomes, same errors."""
+        deadline = self._deadline()
+        last: ExecutionPhase | None = None
+        try:
+            while True:
+                try:
+                    state: ExecutionState | None = self.hook.get_execution_state(name)
+                except FlyteTransientError as exc:
+                    self.log.warning("Flyte Admin unavailable while watching %s (will retry): %s", name, exc)
+                    state = None
+                if state is not None:
+                    if state.phase is not last:
+                        self.log.info(
+                            "Flyte execution %s is %s: %s", name, state.phase.name, state.console_url
+                        )
+                        last = state.phase
+                    if state.is_terminal:
+                        raise_for_event(state.to_event())
+                        return
+                remaining = None if deadline is None else deadline - time.time()
+                if remaining is not None and remaining <= 0:
+                    self._on_deadline(name)
+                time.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+        except AirflowTaskTimeout:
+            self._on_deadline(name)
+
+    def _on_deadline(self, name: str) -> None:
+        """execution_timeout passed: terminate and raise the deadline error (a real end wins)."""
+        cause = (
+            f"Airflow task {self._task_label()} exceeded its execution_timeout "
+            f"({self.execution_timeout}); terminated by airflow-provider-flyte-async."
+        )
+        terminated = self.hook.terminate(name, cause) if self.terminate_on_kill else False
+        state = self.hook.find_execution(name)
+        if state is not None and state.is_terminal and not terminated:
+            raise_for_event(state.to_event())
+        event: FlyteEventPayload = state.to_event() if state is not None else {"execution": name}
+        event["status"] = "deadline"
+        event["message"] = cause
+        event["console_url"] = self.console_url or ""
+        event.setdefault("abort_cause", cause)
+        raise_for_event(event)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger (fresh operator instance): return the result or raise the typed error."""
+        payload = dict(event or {})
+        name = str(payload.get("execution") or "")
+        self.flyte_execution_name = name or None
+        self.console_url = str(payload.get("console_url") or "") or None
+        raise_for_event(payload)
+        self.log.info("Flyte execution %s succeeded: %s", name, self.console_url)
+        return self.get_job_result(name, context)
+
+    # ------------------------------------------------------------------ kill
+    def _task_label(self) -> str:
+        dag = getattr(self, "dag", None)
+        return f"{getattr(dag, 'dag_id', '?')}.{self.task_id}"
+
+    def on_kill(self) -> None:
+        """Terminate the execution this try owns (worker side; the trigger covers deferred tasks)."""
+        name = self.flyte_execution_name
+        if not (self.terminate_on_kill and name):
+            return
+        cause = f"Airflow task {self._task_label()} was killed; terminated by airflow-provider-flyte-async."
+        try:
+            self.hook.terminate(name, cause)
+        except FlyteProviderError:
+            self.log.exception("Could not terminate Flyte execution %s", name)
+
+
+def _has_dynamic(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_is_dynamic(v) or _has_dynamic(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_is_dynamic(v) or _has_dynamic(v) for v in value)
+    return False
