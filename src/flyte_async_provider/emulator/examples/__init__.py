@@ -1,0 +1,1 @@
+"""Example flytekit workflows the emulator registers (imports flytekit: load lazily)."""
