@@ -320,7 +320,8 @@ class Backend:
             raise Unimplemented("single-task executions are not emulated; launch a launch plan")
         if lp_ref.resource_type != identifier_pb2.LAUNCH_PLAN:
             raise InvalidArgument(
-                f"Invalid reference entity resource type [{identifier_pb2.ResourceType.Name(lp_ref.resource_type)}],"
+                "Invalid reference entity resource type "
+                f"[{identifier_pb2.ResourceType.Name(lp_ref.resource_type)}],"
                 " only [LAUNCH_PLAN TASK] allowed"
             )
         user_inputs = request.inputs if request.inputs.literals else request.spec.inputs
@@ -610,7 +611,7 @@ class Backend:
         ex.id.project, ex.id.domain, ex.id.name = rec.project, rec.domain, rec.name
         ex.spec.CopyFrom(rec.spec)
         c = ex.closure
-        c.phase = rec.phase  # type: ignore[assignment]
+        c.phase = rec.phase
         c.created_at.CopyFrom(timestamp(rec.created_at))
         c.updated_at.CopyFrom(timestamp(rec.updated_at))
         if rec.started_at is not None:
@@ -623,12 +624,12 @@ class Backend:
         elif rec.error is not None:
             code, message, kind = rec.error
             c.error.CopyFrom(
-                core_execution_pb2.ExecutionError(code=code, message=message, kind=_ERROR_KIND.get(kind, 0))  # type: ignore[arg-type]
+                core_execution_pb2.ExecutionError(code=code, message=message, kind=_ERROR_KIND.get(kind, 0))
             )
         elif rec.phase == SUCCEEDED:
             c.outputs.uri = f"emulator://{rec.project}/{rec.domain}/{rec.name}/outputs.pb"
         c.workflow_id.CopyFrom(rec.workflow_id)
-        c.state_change_details.state = rec.state  # type: ignore[assignment]
+        c.state_change_details.state = rec.state
         c.state_change_details.principal = rec.spec.metadata.principal
         c.state_change_details.occurred_at.CopyFrom(c.created_at)
         return ex
@@ -712,7 +713,8 @@ def record_from_state(s: dict[str, Any]) -> ExecutionRecord:
     rec.updated_at, rec.started_at, rec.duration = s["updated_at"], s["started_at"], s["duration"]
     rec.anchor = float(s["anchor"])
     rec.abort_cause, rec.abort_principal = s["abort_cause"], s["abort_principal"] or ""
-    rec.error = tuple(s["error"]) if s["error"] else None  # type: ignore[assignment]
+    error = s["error"]
+    rec.error = (str(error[0]), str(error[1]), str(error[2])) if error else None
     if s["outputs"] is not None:
         rec.outputs = literals_pb2.LiteralMap.FromString(s["outputs"])
     rec.state = int(s["state"])

@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="SQLite file to persist entities and executions across restarts")
     p.add_argument("--no-example", action="store_true", help="do not register the example launch plan")
     p.add_argument(
-        "--register", action="append", default=[], metavar="MODULE:WORKFLOW", help="register a flytekit workflow"
+        "--register",
+        action="append",
+        default=[],
+        metavar="MODULE:WORKFLOW",
+        help="register a flytekit workflow",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for fault injection and generated names")
     out = p.add_argument_group("default outcome (executions matching no script rule)")

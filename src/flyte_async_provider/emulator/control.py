@@ -17,7 +17,6 @@ from typing import Any
 from flyteidl.admin import execution_pb2
 
 from .errors import EmulatorError, error_for_code
-from .faults import FaultRule
 from .scripting import Advance, Outcome, ScriptRule
 
 

@@ -7,6 +7,7 @@ entity under the same id is INVALID_ARGUMENT. Workflows are "compiled" into the 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from flyteidl.admin import common_pb2, launch_plan_pb2, project_pb2, task_pb2, workflow_pb2
-from flyteidl.core import compiler_pb2, identifier_pb2, workflow_pb2 as core_workflow_pb2
+from flyteidl.core import compiler_pb2, identifier_pb2
+from flyteidl.core import workflow_pb2 as core_workflow_pb2
 from google.protobuf import message as pb_message
 
 from . import filters as flt
@@ -219,8 +221,8 @@ class EntityStore:
                 task = self.tasks.rows.get(key)
                 if task is None:
                     raise InvalidArgument(
-                        f"failed to compile workflow: task {ref.project}/{ref.domain}/{ref.name}/{ref.version}"
-                        " is not registered"
+                        "failed to compile workflow: task "
+                        f"{ref.project}/{ref.domain}/{ref.name}/{ref.version} is not registered"
                     )
                 closure.tasks.add().template.CopyFrom(task.message.closure.compiled_task.template)
             wf = workflow_pb2.Workflow(
@@ -282,7 +284,7 @@ class EntityStore:
                         other.message.closure.updated_at.CopyFrom(now)
                         self._persist("launch_plan", other)
             record.state = state
-            record.message.closure.state = state  # type: ignore[assignment]
+            record.message.closure.state = state
             record.message.closure.updated_at.CopyFrom(now)
             self._persist("launch_plan", record)
 
@@ -405,7 +407,7 @@ def list_entities(
     for record in rows:
         if record.key[0] != project or record.key[1] != domain or (name and record.key[2] != name):
             continue
-        if flt.matches_all(parsed, lambda e, c, r=record: entity_column(r, e, c)):
+        if flt.matches_all(parsed, functools.partial(entity_column, record)):
             selected.append(record)
     selected.sort(key=lambda r: r.seq)
     if sort is not None:

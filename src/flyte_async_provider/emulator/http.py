@@ -73,7 +73,7 @@ OPS: dict[str, Op] = {
     "script": _script,
     "set_default": _set_default,
     "clear_script": lambda emu, body: emu.clear_script(),
-    "rules": lambda emu, body: [r.to_dict() for r in emu.backend.rules()],
+    "rules": lambda emu, body: [r.to_dict() for r in emu.rules()],
     "advance": lambda emu, body: {"phase": emu.advance(*_id(body))},
     "complete": lambda emu, body: {"phase": emu.complete(*_id(body), _outcome(body))},
     "complete_many": lambda emu, body: emu.complete_many(

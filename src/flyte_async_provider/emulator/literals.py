@@ -26,7 +26,7 @@ def describe_type(lt: types_pb2.LiteralType) -> str:
     """A short human name for a literal type, used in error messages."""
     kind = lt.WhichOneof("type")
     if kind == "simple":
-        return types_pb2.SimpleType.Name(lt.simple)
+        return str(types_pb2.SimpleType.Name(lt.simple))
     if kind == "collection_type":
         return f"list[{describe_type(lt.collection_type)}]"
     if kind == "map_value_type":

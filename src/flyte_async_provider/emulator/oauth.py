@@ -20,7 +20,7 @@ from aiohttp import web
 from .errors import Unauthenticated
 from .settings import AuthSettings
 
-TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path
+TOKEN_PATH = "/oauth2/token"
 
 
 class TokenAuthority:

@@ -60,7 +60,8 @@ class SqliteStore:
                 encoded[field] = base64.b64encode(encoded[field]).decode()
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO executions (project, domain, name, seq, state) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO executions (project, domain, name, seq, state)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (state["project"], state["domain"], state["name"], state["seq"], json.dumps(encoded)),
             )
 
@@ -68,7 +69,8 @@ class SqliteStore:
         """Restore entities then executions; returns how many executions were loaded."""
         with self._lock:
             entities = self._conn.execute(
-                "SELECT kind, project, domain, name, version, data, created_at, state FROM entities ORDER BY seq"
+                "SELECT kind, project, domain, name, version, data, created_at, state"
+                " FROM entities ORDER BY seq"
             ).fetchall()
             executions = self._conn.execute("SELECT state FROM executions ORDER BY seq").fetchall()
         for kind, project, domain, name, version, data, created_at, state in entities:

@@ -12,7 +12,7 @@ import functools
 import importlib
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from flyteidl.admin import launch_plan_pb2, task_pb2, workflow_pb2
 from flyteidl.core import identifier_pb2
@@ -21,9 +21,9 @@ from flyteidl.core import workflow_pb2 as core_workflow_pb2
 from .backend import Backend
 from .errors import AlreadyExists
 
-CreateRequest = Union[
-    task_pb2.TaskCreateRequest, workflow_pb2.WorkflowCreateRequest, launch_plan_pb2.LaunchPlanCreateRequest
-]
+CreateRequest: TypeAlias = (
+    task_pb2.TaskCreateRequest | workflow_pb2.WorkflowCreateRequest | launch_plan_pb2.LaunchPlanCreateRequest
+)
 
 EXAMPLE_PROJECT = "flytesnacks"
 EXAMPLE_DOMAIN = "development"

@@ -253,6 +253,10 @@ class FlyteAdminEmulator:
     def clear_script(self) -> None:
         self.backend.clear_script()
 
+    def rules(self) -> list[ScriptRule]:
+        """The script rules in match order, the default last."""
+        return self.backend.rules()
+
     # -- control: executions ----------------------------------------------------------------------
     def advance(self, project: str, domain: str, name: str) -> str:
         """One phase step now; returns the new phase name."""

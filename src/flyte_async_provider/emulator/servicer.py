@@ -18,6 +18,7 @@ from flyteidl.admin import (
     common_pb2,
     execution_pb2,
     launch_plan_pb2,
+    node_execution_pb2,
     project_pb2,
     task_pb2,
     version_pb2,
@@ -233,6 +234,19 @@ class AdminImpl:
         self.b.update_execution(req.id, req.state)
         return execution_pb2.ExecutionUpdateResponse()
 
+    def ListNodeExecutions(
+        self, req: node_execution_pb2.NodeExecutionListRequest, principal: str
+    ) -> node_execution_pb2.NodeExecutionList:
+        """Node executions are not emulated: an existing execution has none (flytekit's sync copes)."""
+        if req.limit <= 0:
+            raise InvalidArgument("invalid value for limit")
+        self.b.execution(
+            req.workflow_execution_id.project,
+            req.workflow_execution_id.domain,
+            req.workflow_execution_id.name,
+        )
+        return node_execution_pb2.NodeExecutionList()
+
     # -- projects, domains, version -----------------------------------------------------------------
     def RegisterProject(
         self, req: project_pb2.ProjectRegisterRequest, principal: str
@@ -284,7 +298,7 @@ class AuthImpl:
         if self.authority is None:
             raise Unimplemented("authentication is disabled on this emulator")
         meta = authorization_server_metadata(self.http_url(), self.authority.settings)
-        return auth_pb2.OAuth2MetadataResponse(**meta)  # type: ignore[arg-type]
+        return auth_pb2.OAuth2MetadataResponse(**meta)
 
     def GetPublicClientConfig(
         self, req: auth_pb2.PublicClientAuthConfigRequest, principal: str

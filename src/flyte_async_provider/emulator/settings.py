@@ -10,7 +10,7 @@ class AuthSettings:
     """Client-credentials auth: every AdminService call needs ``Bearer <token>`` in ``metadata_key``."""
 
     client_id: str = "flyte-emulator"
-    client_secret: str = "emulator-secret"  # noqa: S105 - a test fixture value, not a credential
+    client_secret: str = "emulator-secret"
     token_ttl_seconds: float = 3600.0
     metadata_key: str = "flyte-authorization"
     scopes: tuple[str, ...] = ("all",)

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="untyped-decorator,no-any-return"
+# (flytekit's task/workflow decorators are untyped)
 """The seed's example: the Pima diabetes XGBoost training workflow, as a small flytekit workflow.
 
 Registered by the emulator as ``ml_training.pima_diabetes.diabetes.diabetes_xgboost_model`` in
