@@ -9,6 +9,8 @@ options, and one translation of flytekit/gRPC failures into the provider's typed
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -292,16 +294,17 @@ class FlyteHook(BaseHook):
             target.label, interface, inputs or {}, required=set(target.required), fixed=set(target.fixed)
         )
         try:
-            execution = self.remote.execute(
-                target.entity,
-                inputs=prepared,
-                project=self.project,
-                domain=self.domain,
-                execution_name=execution_name,
-                options=options.to_flytekit(),
-                wait=False,
-                **options.execute_kwargs(),
-            )
+            with _notification_overrides(self.remote.client, options):
+                execution = self.remote.execute(
+                    target.entity,
+                    inputs=prepared,
+                    project=self.project,
+                    domain=self.domain,
+                    execution_name=execution_name,
+                    options=options.to_flytekit(),
+                    wait=False,
+                    **options.execute_kwargs(),
+                )
         except Exception as exc:
             if grpc_status(exc) is None and isinstance(exc, (TypeError, ValueError, AssertionError)):
                 raise FlyteConfigError(
@@ -462,6 +465,33 @@ class FlyteHook(BaseHook):
             return False
         raise_for_event(state.to_event())
         return True
+
+
+@contextmanager
+def _notification_overrides(client: Any, options: ExecutionOptions) -> Iterator[None]:
+    """Send the notification override Flyte Admin should get, working around flytekit 1.16.
+
+    flytekit puts both ``notifications`` and ``disable_all`` into the ExecutionSpec oneof, so with
+    notifications and ``disable_notifications=False`` the list is dropped, and with neither it sends an
+    empty list that replaces the launch plan's notifications. Here: our list, or ``disable_all``, or
+    no override at all (the launch plan's notifications apply).
+    """
+    from flytekit.models.execution import NotificationList
+
+    notifications = options.notification_models()
+    disable = bool(options.disable_notifications) and not notifications
+    original = client.create_execution
+
+    def create_execution(project: str, domain: str, name: str, execution_spec: Any, inputs: Any) -> Any:
+        execution_spec._notifications = NotificationList(notifications) if notifications else None
+        execution_spec._disable_all = True if disable else None
+        return original(project, domain, name, execution_spec, inputs)
+
+    client.create_execution = create_execution
+    try:
+        yield
+    finally:
+        client.__dict__.pop("create_execution", None)
 
 
 def _explain_test_failure(config: FlyteConnectionConfig, err: FlyteAdminError) -> str:

@@ -254,11 +254,8 @@ class ExecutionOptions:
         from flytekit.remote.remote import Options
 
         self.validate()
-        notifications = self.notification_models()
-        disable = self.disable_notifications
-        if notifications:
-            # flytekit drops the notification list unless disable_notifications is explicitly False.
-            disable = False
+        # Notifications are applied by FlyteHook (see hooks.flyte._notification_overrides): flytekit
+        # 1.16 either drops them or sends an empty list that silences the launch plan's own.
         return Options(
             labels=Labels(dict(self.labels)) if self.labels else None,
             annotations=Annotations(dict(self.annotations)) if self.annotations else None,
@@ -267,8 +264,6 @@ class ExecutionOptions:
             ),
             security_context=self.security_context(),
             max_parallelism=self.max_parallelism,
-            notifications=notifications or None,
-            disable_notifications=disable,
         )
 
     def execute_kwargs(self) -> dict[str, Any]:
