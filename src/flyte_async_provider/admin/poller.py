@@ -228,13 +228,18 @@ class StatusPoller:
         watcher = entry[2]
         return watcher.active and watcher.seq == entry[1]
 
-    def _pop_due(self, limit: float, most: int) -> list[_Watcher]:
+    def _pop_due(self, now: float, most: int) -> list[_Watcher]:
+        """Up to ``most`` due watchers; those due very soon ride along (a tenth of their interval)."""
         due: list[_Watcher] = []
         heap = self._heap
-        while heap and len(due) < most and (heap[0][0] <= limit or not self._live(heap[0])):
-            entry = heapq.heappop(heap)
-            if self._live(entry):
-                due.append(entry[2])
+        while heap and len(due) < most:
+            when, _, watcher = heap[0]
+            live = self._live(heap[0])
+            if live and when > now + min(COALESCE_SECONDS, watcher.interval / 10):
+                break
+            heapq.heappop(heap)
+            if live:
+                due.append(watcher)
             else:
                 self._stale = max(0, self._stale - 1)
         return due
@@ -248,7 +253,7 @@ class StatusPoller:
             while self._count:
                 due: list[_Watcher] = []
                 try:
-                    due = self._pop_due(loop.time() + COALESCE_SECONDS, per_cycle)
+                    due = self._pop_due(loop.time(), per_cycle)
                     if not due:
                         await self._sleep_until(self._heap[0][0] if self._heap else loop.time() + 3600.0)
                         continue
