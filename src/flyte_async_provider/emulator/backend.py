@@ -153,11 +153,11 @@ _EXECUTION_COLUMNS: dict[str, Callable[[ExecutionRecord], Any]] = {
     "execution_domain": lambda r: r.domain,
     "execution_name": lambda r: r.name,
     "phase": lambda r: PHASE_NAMES[r.phase],
-    "started_at": lambda r: r.started_at,
-    "execution_created_at": lambda r: r.created_at,
-    "created_at": lambda r: r.created_at,
-    "execution_updated_at": lambda r: r.updated_at,
-    "updated_at": lambda r: r.updated_at,
+    "started_at": lambda r: flt.micros(r.started_at),
+    "execution_created_at": lambda r: flt.micros(r.created_at),
+    "created_at": lambda r: flt.micros(r.created_at),
+    "execution_updated_at": lambda r: flt.micros(r.updated_at),
+    "updated_at": lambda r: flt.micros(r.updated_at),
     "duration": lambda r: r.duration if r.duration is not None else 0.0,
     "abort_cause": lambda r: r.abort_cause or "",
     "mode": lambda r: r.spec.metadata.mode,
@@ -617,7 +617,7 @@ class Backend:
         if rec.started_at is not None:
             c.started_at.CopyFrom(timestamp(rec.started_at))
         if rec.duration is not None:
-            c.duration.FromNanoseconds(int(rec.duration * 1e9))
+            c.duration.FromNanoseconds(round(rec.duration * 1e6) * 1000)
         if rec.abort_cause is not None:
             c.abort_metadata.cause = rec.abort_cause
             c.abort_metadata.principal = rec.abort_principal

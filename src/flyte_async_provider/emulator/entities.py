@@ -18,6 +18,7 @@ from flyteidl.admin import common_pb2, launch_plan_pb2, project_pb2, task_pb2, w
 from flyteidl.core import compiler_pb2, identifier_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
 from google.protobuf import message as pb_message
+from google.protobuf import timestamp_pb2
 
 from . import filters as flt
 from .errors import AlreadyExists, InvalidArgument, NotFound
@@ -50,11 +51,9 @@ def key_of(ident: identifier_pb2.Identifier) -> Key:
     return (ident.project, ident.domain, ident.name, ident.version)
 
 
-def timestamp(seconds: float) -> Any:
-    from google.protobuf import timestamp_pb2
-
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
+    ts.FromNanoseconds(round(seconds * 1e6) * 1000)  # microseconds, as flyteadmin's database keeps them
     return ts
 
 
@@ -377,7 +376,7 @@ def entity_column(record: EntityRecord[Any], entity: str, column: str) -> Any:
     if column == "version":
         return version
     if column in ("created_at", "updated_at"):
-        return record.created_at
+        return flt.micros(record.created_at)
     if column == "state":
         return str(record.state)
     raise InvalidArgument(f"filtering or sorting on '{entity}.{column}' is not supported by the emulator")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import InvalidArgument
@@ -129,8 +129,11 @@ _GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def parse_time(value: str) -> float:
-    """RFC 3339 (what flyteadmin accepts) to epoch seconds."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_time(value: str) -> int:
+    """RFC 3339 (what flyteadmin accepts) to epoch microseconds (a database timestamp's precision)."""
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -142,7 +145,12 @@ def parse_time(value: str) -> float:
         raise InvalidArgument(f"Timestamp {value} must conform to RFC3339 Nano spec") from None
     if parsed.tzinfo is None:
         raise InvalidArgument(f"Timestamp {value} must conform to RFC3339 Nano spec")
-    return parsed.timestamp()
+    return (parsed - _EPOCH) // timedelta(microseconds=1)
+
+
+def micros(seconds: float | None) -> int | None:
+    """Epoch seconds to integer microseconds, how time columns are compared."""
+    return None if seconds is None else round(seconds * 1e6)
 
 
 def parse_duration(value: str) -> float:
@@ -184,18 +192,17 @@ class Filter:
     value_set: frozenset[Any] = frozenset()
 
     def test(self, value: Any) -> bool:
-        """SQL semantics: NULL (None) never matches."""
+        """SQL semantics: NULL (None) never matches. Typed columns compare typed; others as text."""
         if value is None:
             return False
         func, values = self.func, self.values
-        if func == "value_in":
-            return _coerce(value) in self.value_set
-        if func == "value_not_in":
-            return _coerce(value) not in self.value_set
-        target = values[0]
-        value = _coerce(value)
-        if isinstance(target, str) and not isinstance(value, str):
+        if isinstance(values[0], str) and not isinstance(value, str):
             value = str(value)
+        if func == "value_in":
+            return value in self.value_set
+        if func == "value_not_in":
+            return value not in self.value_set
+        target = values[0]
         try:
             if func == "eq":
                 return bool(value == target)
@@ -216,10 +223,6 @@ class Filter:
         except TypeError:
             return False
         return False
-
-
-def _coerce(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _like(value: str, pattern: str) -> bool:
