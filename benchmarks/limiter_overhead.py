@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.append(args.extra_path)
     print(f"{args.waiters} waiters, limit {args.rate:.0f} calls/s, one event loop, {sys.version.split()[0]}")
-    print(f"| limiter | CPU % of a core | achieved calls/s | max in any 1 s | wall s |")
+    print("| limiter | CPU % of a core | achieved calls/s | max in any 1 s | wall s |")
     print("|---|---|---|---|---|")
     for row in run(args.waiters, args.rate):
         if "note" in row:
