@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from admin_support import DOMAIN, PROJECT, config_for, create
 
 from flyte_async_provider.admin import RetryPolicy, get_admin_client
 from flyte_async_provider.admin import channels as channels_mod
@@ -18,8 +19,6 @@ from flyte_async_provider.exceptions import (
     FlyteTransientError,
 )
 from flyte_async_provider.phases import ExecutionPhase
-
-from admin_support import DOMAIN, PROJECT, config_for, create
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05)
 
@@ -79,7 +78,8 @@ async def test_other_codes_are_not_retried(emu: FlyteAdminEmulator, code: str) -
     client = get_admin_client(config_for(emu))
     with pytest.raises(FlyteAdminError) as info:
         await client.get_execution(PROJECT, DOMAIN, "alpha", retry=FAST_RETRY)
-    assert info.value.code == code and not info.value.retryable
+    assert info.value.code == code
+    assert not info.value.retryable
     assert emu.counters()["GetExecution"] == 1
 
 
@@ -122,7 +122,8 @@ def test_loop_closed_and_new_loop_started(emu: FlyteAdminEmulator) -> None:
     first_loop.close()
     asyncio.run(use())
     (client1, channel1), (client2, channel2) = seen
-    assert client1 is not client2 and channel1 is not channel2
+    assert client1 is not client2
+    assert channel1 is not channel2
     assert first_loop not in channels_mod._channels._by_loop  # dropped once the loop was closed
 
 
@@ -153,5 +154,6 @@ async def test_terminal_failure_details(emu: FlyteAdminEmulator) -> None:
         message,
     )
     fields = status.to_event_fields()
-    assert fields["phase"] == "FAILED" and fields["execution"] == "bad-one"
+    assert fields["phase"] == "FAILED"
+    assert fields["execution"] == "bad-one"
     assert isinstance(fields.get("duration_seconds", 0.0), float)
