@@ -42,7 +42,10 @@ def test_create_then_get_returns_the_execution_with_flyteadmin_fields(
 
 def test_generated_name_when_empty(admin: admin_pb2_grpc.AdminServiceStub) -> None:
     name = create(admin)
-    assert len(name) == 20 and name[0] == "a" and name.isalnum() and name.islower()
+    assert len(name) == 20
+    assert name[0] == "a"
+    assert name.isalnum()
+    assert name.islower()
     assert get(admin, name).id.name == name
 
 
@@ -112,7 +115,8 @@ def test_input_of_wrong_type_names_the_input(admin: admin_pb2_grpc.AdminServiceS
         create(admin, "wrong-type", seed="seven")
     assert code_of(err.value) == grpc.StatusCode.INVALID_ARGUMENT
     assert "invalid seed input wrong type" in err.value.details()
-    assert "INTEGER" in err.value.details() and "STRING" in err.value.details()
+    assert "INTEGER" in err.value.details()
+    assert "STRING" in err.value.details()
 
 
 def test_unknown_input_names_the_input(admin: admin_pb2_grpc.AdminServiceStub) -> None:

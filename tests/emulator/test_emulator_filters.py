@@ -40,10 +40,14 @@ def test_parses_every_function_joined_by_plus() -> None:
     assert parsed[2].values == (int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()) * 10**6,)
     assert parsed[5].values == (90.0,)
     assert parsed[7].values == ("a", "b", "c")
-    assert parsed[0].test("RUNNING") and not parsed[0].test("FAILED")
-    assert parsed[7].test("b") and not parsed[7].test("d")
-    assert parsed[8].test("RUNNING") and not parsed[8].test("FAILED")
-    assert parsed[6].test("xxabcxx") and not parsed[6].test("ab")
+    assert parsed[0].test("RUNNING")
+    assert not parsed[0].test("FAILED")
+    assert parsed[7].test("b")
+    assert not parsed[7].test("d")
+    assert parsed[8].test("RUNNING")
+    assert not parsed[8].test("FAILED")
+    assert parsed[6].test("xxabcxx")
+    assert not parsed[6].test("ab")
 
 
 def test_space_after_comma_is_accepted() -> None:
