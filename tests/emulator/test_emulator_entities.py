@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import emulator_helpers
 import grpc
 import pytest
 from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create_request, lp_id
-from flyteidl.admin import common_pb2, launch_plan_pb2, project_pb2, version_pb2
-from flyteidl.admin import node_execution_pb2, task_pb2
+from flyteidl.admin import common_pb2, launch_plan_pb2, node_execution_pb2, project_pb2, task_pb2, version_pb2
 from flyteidl.core import identifier_pb2
 from flyteidl.service import admin_pb2_grpc
 
-import emulator_helpers
 from flyte_async_provider.emulator.registration import compile_workflow, register_over_grpc
 
 WF_NAME = "emulator_helpers.needs_input"
@@ -79,16 +78,22 @@ def test_launch_plan_for_unknown_workflow_is_not_found(admin: admin_pb2_grpc.Adm
     spec = launch_plan_pb2.LaunchPlanSpec(workflow_id=lp_id("no.such.workflow", "v1"))
     spec.workflow_id.resource_type = identifier_pb2.WORKFLOW
     with pytest.raises(grpc.RpcError) as err:
-        admin.CreateLaunchPlan(launch_plan_pb2.LaunchPlanCreateRequest(id=lp_id("no.such.workflow"), spec=spec))
+        admin.CreateLaunchPlan(
+            launch_plan_pb2.LaunchPlanCreateRequest(id=lp_id("no.such.workflow"), spec=spec)
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_latest_version_lookup_as_flytekit_sends_it(channel: grpc.Channel, admin: admin_pb2_grpc.AdminServiceStub) -> None:
+def test_latest_version_lookup_as_flytekit_sends_it(
+    channel: grpc.Channel, admin: admin_pb2_grpc.AdminServiceStub
+) -> None:
     for version in ("v1", "v3", "v2"):
         register_needs_input(channel, version)
     latest = admin.ListLaunchPlans(
         common_pb2.ResourceListRequest(
-            id=named(WF_NAME), limit=1, sort_by=common_pb2.Sort(key="created_at", direction=common_pb2.Sort.DESCENDING)
+            id=named(WF_NAME),
+            limit=1,
+            sort_by=common_pb2.Sort(key="created_at", direction=common_pb2.Sort.DESCENDING),
         )
     )
     assert [lp.id.version for lp in latest.launch_plans] == ["v2"]  # the last one created
@@ -113,21 +118,32 @@ def test_latest_version_lookup_as_flytekit_sends_it(channel: grpc.Channel, admin
         launch_plan_pb2.ActiveLaunchPlanListRequest(project=PROJECT, domain=DOMAIN, limit=10)
     )
     assert sorted(lp.id.name for lp in actives.launch_plans) == sorted([LP_NAME, WF_NAME])
-    ids = admin.ListLaunchPlanIds(common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10))
+    ids = admin.ListLaunchPlanIds(
+        common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10)
+    )
     assert sorted(e.name for e in ids.entities) == sorted([LP_NAME, WF_NAME])
-    task_ids = admin.ListTaskIds(common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10))
+    task_ids = admin.ListTaskIds(
+        common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10)
+    )
     assert "emulator_helpers.count_rows" in {e.name for e in task_ids.entities}
-    wf_ids = admin.ListWorkflowIds(common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10))
+    wf_ids = admin.ListWorkflowIds(
+        common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10)
+    )
     assert WF_NAME in {e.name for e in wf_ids.entities}
 
 
 def test_update_launch_plan_state_and_active_lookup(admin: admin_pb2_grpc.AdminServiceStub) -> None:
-    admin.UpdateLaunchPlan(launch_plan_pb2.LaunchPlanUpdateRequest(id=lp_id(), state=launch_plan_pb2.INACTIVE))
+    admin.UpdateLaunchPlan(
+        launch_plan_pb2.LaunchPlanUpdateRequest(id=lp_id(), state=launch_plan_pb2.INACTIVE)
+    )
     with pytest.raises(grpc.RpcError) as err:
         admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LP_NAME)))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     admin.UpdateLaunchPlan(launch_plan_pb2.LaunchPlanUpdateRequest(id=lp_id(), state=launch_plan_pb2.ACTIVE))
-    assert admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LP_NAME))).id.version == "v1"
+    assert (
+        admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LP_NAME))).id.version
+        == "v1"
+    )
 
 
 @pytest.mark.parametrize(

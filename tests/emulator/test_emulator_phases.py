@@ -41,9 +41,8 @@ def phase(backend: Backend, name: str) -> str:
 
 def read(backend: Backend, name: str) -> str:
     """One status read as GetExecution does it."""
-    from flyteidl.admin import execution_pb2
-
     from emulator_helpers import ident
+    from flyteidl.admin import execution_pb2
 
     ex = execution_pb2.Execution.FromString(backend.get_execution_bytes(ident(name)))
     return Phase.Phase.Name(ex.closure.phase)
@@ -139,7 +138,11 @@ def test_fail_sets_execution_error(backend: Backend) -> None:
     backend.create_execution(create_request("oom"))
     backend.complete(PROJECT, DOMAIN, "oom")
     error = backend.execution(PROJECT, DOMAIN, "oom").closure.error
-    assert (error.code, error.message, error.kind) == ("SYSTEM:OOM", "OOM killed", core_execution_pb2.ExecutionError.SYSTEM)
+    assert (error.code, error.message, error.kind) == (
+        "SYSTEM:OOM",
+        "OOM killed",
+        core_execution_pb2.ExecutionError.SYSTEM,
+    )
 
 
 def test_complete_with_another_outcome_and_complete_many(backend: Backend, clock: FakeClock) -> None:
@@ -208,7 +211,9 @@ def test_after_seconds_over_grpc_reaches_success(
 ) -> None:
     flyte_admin_emulator.script(Outcome.succeed(), Advance.after_seconds(0.05))
     create(admin, "real-time")
-    final = wait_for(lambda: (ex := get(admin, "real-time")).closure.phase == Phase.SUCCEEDED and ex, timeout=10)
+    final = wait_for(
+        lambda: (ex := get(admin, "real-time")).closure.phase == Phase.SUCCEEDED and ex, timeout=10
+    )
     assert final.closure.started_at.ToMicroseconds() > final.closure.created_at.ToMicroseconds()
     assert final.closure.duration.ToTimedelta().total_seconds() == pytest.approx(0.1, abs=1e-3)
 
