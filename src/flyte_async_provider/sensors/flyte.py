@@ -29,7 +29,7 @@ from flyte_async_provider.outcome import raise_for_event
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
 TRIGGER_CLASS = "flyte_async_provider.triggers.flyte.FlyteExecutionTrigger"
 
@@ -63,7 +63,7 @@ class FlyteSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        execution_name: str,
+        execution_name: str | XComArg,
         project: str | None = None,
         domain: str | None = None,
         flyte_conn_id: str = DEFAULT_CONN_ID,
@@ -72,7 +72,7 @@ class FlyteSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.execution_name = execution_name
+        self.execution_name: Any = execution_name
         self.project = project
         self.domain = domain
         self.flyte_conn_id = flyte_conn_id

@@ -1,0 +1,1 @@
+"""Example DAGs, runnable against a real Flyte or the bundled Flyte Admin emulator."""

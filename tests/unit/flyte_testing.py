@@ -1,0 +1,63 @@
+"""Test helpers shared by this provider's user-surface tests (hooks, operators, sensors, DAGs).
+
+Imported by the conftests of those directories (they put this directory on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PROJECT = "flytesnacks"
+DOMAIN = "development"
+LAUNCH_PLAN = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
+GOOD_INPUTS = {"test_split_ratio": 0.66, "seed": 5}
+
+
+def connection_json(emulator: Any, **extra: Any) -> str:
+    """``AIRFLOW_CONN_*`` JSON for a connection to ``emulator`` (insecure gRPC)."""
+    host, port = emulator.grpc_endpoint.rsplit(":", 1)
+    extras: dict[str, Any] = {"insecure": True, "project": PROJECT, "domain": DOMAIN}
+    extras.update(extra.pop("extra", {}))
+    body: dict[str, Any] = {"conn_type": "flyte", "host": host, "port": int(port), "extra": extras}
+    body.update(extra)
+    return json.dumps(body)
+
+
+@dataclass
+class FakeTI:
+    """The task-instance surface the operator and sensor use outside a task runner."""
+
+    dag_id: str = "dag"
+    task_id: str = "task"
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)  # XCom values must be JSON-serializable
+        self.xcoms[key] = value
+
+
+class FakeStateStore:
+    """``task_state_store`` stand-in: survives across tries of one task like the real one."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.values[key] = value
+
+
+def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
+    """A minimal task context (``ti`` + ``task_state_store``)."""
+    ti = ti or FakeTI()
+    context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+    if store is not None:
+        context["task_state_store"] = store
+    return context
