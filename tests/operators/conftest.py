@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from flyte_testing import connection_json  # noqa: E402
+from flyte_testing import connection_json
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""ExecutionOptions: every bad option is named before anything is submitted; good ones build flytekit models."""
+"""ExecutionOptions: bad options are named before anything is submitted; good ones build flytekit models."""
 
 from __future__ import annotations
 
