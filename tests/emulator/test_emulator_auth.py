@@ -99,7 +99,8 @@ def test_token_endpoint_basic_and_form_credentials(emu: FlyteAdminEmulator) -> N
         emu.token_url,
         {"grant_type": "client_credentials", "client_id": "my-client", "client_secret": "s3cret:/x"},
     )
-    assert status == 200 and body["access_token"]
+    assert status == 200
+    assert body["access_token"]
 
 
 @pytest.mark.parametrize(
@@ -168,16 +169,16 @@ def test_tokens_expire_after_the_ttl(flyte_admin_emulator_factory: Callable[...,
         admin = admin_pb2_grpc.AdminServiceStub(ch)
         admin.GetVersion(version_pb2.GetVersionRequest(), metadata=bearer(body["access_token"]))
 
-        def rejected() -> bool:
+        def rejection() -> grpc.RpcError | None:
             try:
                 admin.GetVersion(version_pb2.GetVersionRequest(), metadata=bearer(body["access_token"]))
             except grpc.RpcError as err:
-                assert err.code() == grpc.StatusCode.UNAUTHENTICATED
-                assert "expired" in (err.details() or "")
-                return True
-            return False
+                return err
+            return None
 
-        wait_for(rejected, timeout=10, interval=0.05)
+        err = wait_for(rejection, timeout=10, interval=0.05)
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "expired" in (err.details() or "")
 
 
 def test_expire_tokens_control_forces_a_refresh(
@@ -225,4 +226,5 @@ def test_unmodified_flytekit_client_credentials_flow(emu: FlyteAdminEmulator) ->
     emu.expire_tokens()
     assert remote.client.get_execution(execution.id).id.name == "via-flytekit-auth"
     counters = emu.counters()
-    assert counters["GetPublicClientConfig"] >= 1 and counters["GetOAuth2Metadata"] >= 1
+    assert counters["GetPublicClientConfig"] >= 1
+    assert counters["GetOAuth2Metadata"] >= 1

@@ -179,7 +179,8 @@ def test_projects_domains_and_version(admin: admin_pb2_grpc.AdminServiceStub) ->
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert admin.GetProject(project_pb2.ProjectGetRequest(id="analytics")).name == "analytics"
     page = admin.ListProjects(project_pb2.ProjectListRequest(limit=1))
-    assert [p.id for p in page.projects] == ["analytics"] and page.token == "1"
+    assert [p.id for p in page.projects] == ["analytics"]
+    assert page.token == "1"
     domains = admin.GetDomains(project_pb2.GetDomainRequest()).domains
     assert [d.name for d in domains] == ["development", "staging", "production"]
     version = admin.GetVersion(version_pb2.GetVersionRequest()).control_plane_version
