@@ -17,6 +17,7 @@ from typing import Any
 from flyteidl.admin import execution_pb2
 
 from .errors import EmulatorError, error_for_code
+from .faults import FaultRule
 from .scripting import Advance, Outcome, ScriptRule
 
 
@@ -139,12 +140,11 @@ class EmulatorControlClient:
     # -- faults and counters ----------------------------------------------------------------------
     def inject_fault(
         self, rpc: str = "*", error_rate: float = 0.0, code: str = "UNAVAILABLE", latency_seconds: float = 0.0
-    ) -> dict[str, Any]:
-        return dict(
-            self.call(
-                "inject_fault", rpc=rpc, error_rate=error_rate, code=code, latency_seconds=latency_seconds
-            )
+    ) -> FaultRule:
+        result = self.call(
+            "inject_fault", rpc=rpc, error_rate=error_rate, code=code, latency_seconds=latency_seconds
         )
+        return FaultRule(**result)
 
     def clear_faults(self) -> None:
         self.call("clear_faults")
