@@ -85,7 +85,7 @@ def test_latest_version_when_none_given_and_unknown_version_fails_fast(flyte: An
     with pytest.raises(FlyteNotFoundError, match="version v9") as err:
         _launch(hook, "v9-run", version="v9")
     assert "Nothing was submitted" in str(err.value)
-    with pytest.raises(FlyteNotFoundError, match="launch plan flytesnacks/development/no.such.plan"):
+    with pytest.raises(FlyteNotFoundError, match=r"launch plan flytesnacks/development/no\.such\.plan"):
         _launch(hook, "nope-run", launchplan_name="no.such.plan")
     assert flyte.counters().get("CreateExecution", 0) == 0
 

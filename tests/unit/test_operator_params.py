@@ -1,4 +1,4 @@
-"""FlyteOperator arguments: old names kept, bad ones rejected at parse time, templating, mapping, serialization."""
+"""FlyteOperator arguments: old names kept, bad ones rejected at parse time, templating, mapping."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _op(**kwargs: Any) -> FlyteOperator:
 
 def test_every_old_parameter_keeps_its_name() -> None:
     params = set(inspect.signature(FlyteOperator.__init__).parameters)
-    assert OLD_PARAMETERS | NEW_PARAMETERS <= params
+    assert params >= OLD_PARAMETERS | NEW_PARAMETERS
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,8 @@ def test_defaults() -> None:
     assert op.wait_for_completion is True
     assert op.deferrable is False  # [operators] default_deferrable is off here
     assert op.terminate_on_kill is True
-    assert op.inputs == {} and op.labels == {}
+    assert op.inputs == {}
+    assert op.labels == {}
     assert any(isinstance(link, FlyteExecutionLink) for link in op.operator_extra_links)
 
 

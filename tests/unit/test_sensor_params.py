@@ -34,7 +34,8 @@ def test_start_from_trigger_builds_the_trigger_kwargs_without_touching_the_class
         timeout=120,
     )
     args = sensor.start_trigger_args
-    assert sensor.start_from_trigger is True and sensor.deferrable is True
+    assert sensor.start_from_trigger is True
+    assert sensor.deferrable is True
     assert args.trigger_cls == TRIGGER_CLASS
     assert args.next_method == "execute_complete"
     assert args.timeout == datetime.timedelta(seconds=120)
