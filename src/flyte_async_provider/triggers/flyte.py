@@ -296,13 +296,13 @@ class FlyteExecutionTrigger(BaseTrigger):
             "execution": self.execution_name,
             "console_url": url,
         }
-        payload.update({k: v for k, v in fields.items() if v is not None})
+        payload.update({k: v for k, v in fields.items() if v is not None})  # type: ignore[typeddict-item]
         return payload
 
     def _terminal_payload(self, status: ExecutionStatus, url: str) -> FlyteEventPayload:
         event_status = PHASE_TO_STATUS[status.phase]
         payload = self._payload(event_status, url)
-        payload.update(status.to_event_fields())  # type: ignore[typeddict-item]
+        payload.update(status.to_event_fields())
         payload["status"] = event_status
         payload["phase"] = status.phase.name
         payload.setdefault("message", f"Flyte execution {self._execution_ref()} ended {status.phase.name}.")
