@@ -427,7 +427,7 @@ class StatusPoller:
                 low, high = self.outage_backoff
                 log.warning(
                     "Flyte Admin %s is failing status reads for %s/%s (%s); %d watches keep waiting, "
-                    "retrying in ~%.0f s, backing off to %.0f s between tries.",
+                    "retrying in ~%g s, backing off to %g s between tries.",
                     self.client.config.endpoint,
                     self.project,
                     self.domain,
