@@ -180,6 +180,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         self.flyte_execution_name: str | None = None
         self.console_url: str | None = None
         self._result: Any = _UNSET
+        self._label = ""
         self._check_static()
 
     # ------------------------------------------------------------------ validation
@@ -267,9 +268,16 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
     # ------------------------------------------------------------------ execute
     def execute(self, context: Context) -> Any:
         """Launch (or re-attach to an earlier try's execution), then wait as configured."""
+        self._remember_task(context)
         self._check_rendered()
         _ = (self.hook.project, self.hook.domain)  # fail fast on a missing project/domain
         return self.execute_resumable(context)
+
+    def _remember_task(self, context: Context) -> None:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        mapped = f"[{map_index}]" if map_index is not None and map_index >= 0 else ""
+        self._label = f"{ti.dag_id}.{ti.task_id}{mapped} run {ti.run_id}"
 
     def _name_for_try(self, context: Context, try_number: int) -> str:
         if self.execution_name:
@@ -432,6 +440,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger (fresh operator instance): return the result or raise the typed error."""
+        self._remember_task(context)
         payload = dict(event or {})
         name = str(payload.get("execution") or "")
         self.flyte_execution_name = name or None
@@ -442,8 +451,8 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     # ------------------------------------------------------------------ kill
     def _task_label(self) -> str:
-        dag = getattr(self, "dag", None)
-        return f"{getattr(dag, 'dag_id', '?')}.{self.task_id}"
+        """``dag.task[map_index] run <run_id>`` of the running try, for termination causes."""
+        return self._label or f"{self.task_id} (no DAG run)"
 
     def on_kill(self) -> None:
         """Terminate the execution this try owns (worker side; the trigger covers deferred tasks)."""
