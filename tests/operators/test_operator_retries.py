@@ -1,0 +1,113 @@
+"""Retries: re-attach to a live execution, relaunch after a failed one, never two live executions per try."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeStateStore, FakeTI, make_context
+
+from flyte_async_provider.emulator import Advance, Outcome
+from flyte_async_provider.exceptions import FlyteExecutionFailedError
+from flyte_async_provider.operators.flyte import FlyteOperator
+
+
+class WorkerDied(Exception):
+    """Stands for the worker process dying while the Flyte execution keeps running."""
+
+
+def _op(**kwargs: Any) -> FlyteOperator:
+    return FlyteOperator(
+        task_id="train", launchplan_name=LAUNCH_PLAN, inputs=dict(GOOD_INPUTS), poll_interval=0.02, **kwargs
+    )
+
+
+def _crash_while_waiting(op: FlyteOperator) -> None:
+    def died(name: str) -> None:
+        raise WorkerDied(name)
+
+    op._wait_in_worker = died  # type: ignore[method-assign]
+
+
+def _crash_right_after_create(op: FlyteOperator) -> None:
+    """Dies after CreateExecution but before the name reaches task_state_store."""
+    launch = op.submit_job
+
+    def submit(context: Any) -> str:
+        launch(context)
+        raise WorkerDied("after CreateExecution")
+
+    op.submit_job = submit  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("crash", [_crash_while_waiting, _crash_right_after_create])
+def test_retry_after_worker_death_reattaches_instead_of_launching_twice(flyte: Any, crash: Any) -> None:
+    flyte.set_default(Outcome.succeed(), Advance.after_reads(2))
+    store = FakeStateStore()
+    first = _op()
+    crash(first)
+    with pytest.raises(WorkerDied):
+        first.execute(make_context(FakeTI(try_number=1), store))
+    (launched,) = flyte.backend.names(PROJECT, DOMAIN)
+
+    result = _op().execute(make_context(FakeTI(try_number=2), store))
+
+    assert result == launched
+    assert flyte.counters()["CreateExecution"] == 1
+    assert flyte.backend.names(PROJECT, DOMAIN) == [launched]
+
+
+def test_retry_without_any_task_state_store_still_reattaches(flyte: Any) -> None:
+    """Airflow < 3.3 (no task_state_store): the deterministic name of try 1 is probed."""
+    flyte.set_default(Outcome.succeed(), Advance.after_reads(2))
+    first = _op()
+    _crash_while_waiting(first)
+    with pytest.raises(WorkerDied):
+        first.execute(make_context(FakeTI(try_number=1)))
+    assert _op().execute(make_context(FakeTI(try_number=2))).endswith("-1")
+    assert flyte.counters()["CreateExecution"] == 1
+
+
+def test_retry_after_flyte_failure_launches_a_new_execution(flyte: Any) -> None:
+    flyte.script(Outcome.fail("flaky node"), advance=Advance.after_reads(1), name_pattern="*-1")
+    flyte.set_default(Outcome.succeed(), Advance.after_reads(1))
+    store = FakeStateStore()
+    with pytest.raises(FlyteExecutionFailedError, match="flaky node"):
+        _op().execute(make_context(FakeTI(try_number=1), store))
+    second = _op().execute(make_context(FakeTI(try_number=2), store))
+    assert second.endswith("-2")
+    assert flyte.counters()["CreateExecution"] == 2
+    assert store.values["flyte_execution_name"] == second
+
+
+def test_retry_after_an_unrecorded_success_returns_without_relaunching(flyte: Any) -> None:
+    flyte.set_default(Outcome.succeed({"accuracy": 0.9, "n_estimators": 3}), Advance.after_seconds(0))
+    store = FakeStateStore()
+    first = _op(fetch_outputs=True)
+    _crash_while_waiting(first)
+    with pytest.raises(WorkerDied):
+        first.execute(make_context(FakeTI(try_number=1), store))
+    assert _op(fetch_outputs=True).execute(make_context(FakeTI(try_number=2), store)) == {
+        "accuracy": 0.9,
+        "n_estimators": 3,
+    }
+    assert flyte.counters()["CreateExecution"] == 1
+
+
+def test_explicit_execution_name_gets_a_retry_suffix(flyte: Any) -> None:
+    flyte.script(Outcome.fail("boom"), advance=Advance.after_reads(1), name_pattern="nightly-train")
+    flyte.set_default(Outcome.succeed(), Advance.after_reads(1))
+    store = FakeStateStore()
+    with pytest.raises(FlyteExecutionFailedError):
+        _op(execution_name="nightly-train").execute(make_context(FakeTI(try_number=1), store))
+    assert (
+        _op(execution_name="nightly-train").execute(make_context(FakeTI(try_number=2), store))
+        == "nightly-train-r2"
+    )
+
+
+def test_mapped_instances_never_share_an_execution(flyte: Any) -> None:
+    flyte.set_default(Outcome.succeed(), Advance.after_seconds(0))
+    names = {_op().execute(make_context(FakeTI(map_index=i))) for i in range(3)}
+    assert len(names) == 3
+    assert sorted(flyte.backend.names(PROJECT, DOMAIN)) == sorted(names)
