@@ -87,3 +87,14 @@ def test_cli_rejects_half_a_tls_configuration() -> None:
     )
     assert result.returncode != 0
     assert "--tls-cert and --tls-key go together" in result.stderr
+
+
+def test_console_script_and_pytest_plugin_are_registered() -> None:
+    from importlib.metadata import entry_points
+
+    from flyte_async_provider.emulator import cli, pytest_plugin
+
+    scripts = {e.name: e for e in entry_points(group="console_scripts")}
+    assert scripts["flyte-admin-emulator"].load() is cli.main
+    plugins = {e.name: e for e in entry_points(group="pytest11")}
+    assert plugins["flyte_admin_emulator"].load() is pytest_plugin
