@@ -228,3 +228,9 @@ def test_after_reads_over_grpc_counts_gets_and_lists(
     assert listed[0].closure.phase == Phase.QUEUED
     assert get(admin, "read-driven").closure.phase == Phase.RUNNING
     assert get(admin, "read-driven").closure.phase == Phase.TIMED_OUT
+
+
+def test_scripted_outputs_must_be_json_like() -> None:
+    with pytest.raises(ValueError, match="JSON-like"):
+        Outcome.succeed(outputs={"model": object()})
+    assert Outcome.succeed(outputs={"a": [1, {"b": None}]}).outputs == {"a": [1, {"b": None}]}

@@ -7,6 +7,7 @@ Values are parsed once here, typed by the column, so evaluation is a plain compa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -237,10 +238,18 @@ def _parse_field(field: str, primary: str) -> tuple[str, str]:
     return primary, field
 
 
-def parse_filters(text: str, primary: str = EXECUTION) -> list[Filter]:
-    """Parse a request's ``filters`` string; raises InvalidArgument with flyteadmin's messages."""
+def parse_filters(text: str, primary: str = EXECUTION) -> tuple[Filter, ...]:
+    """Parse a request's ``filters`` string; raises InvalidArgument with flyteadmin's messages.
+
+    Cached: pollers send the same filter strings again and again.
+    """
     if not text:
-        return []
+        return ()
+    return _parse_cached(text, primary)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_cached(text: str, primary: str) -> tuple[Filter, ...]:
     parsed: list[Filter] = []
     for expression in text.split("+"):
         match = _FILTER_RE.match(expression)
@@ -259,7 +268,7 @@ def parse_filters(text: str, primary: str = EXECUTION) -> list[Filter]:
             raise InvalidArgument(f"invalid single value filter expression: {_FUNC_NAMES[func]}")
         values = tuple(_typed(field, raw) for raw in raw_list)
         parsed.append(Filter(func, entity, field, values, frozenset(values)))
-    return parsed
+    return tuple(parsed)
 
 
 def name_candidates(filters: Iterable[Filter], name_column: str) -> set[str] | None:
@@ -270,8 +279,8 @@ def name_candidates(filters: Iterable[Filter], name_column: str) -> set[str] | N
     result: set[str] | None = None
     for flt in filters:
         if flt.entity == EXECUTION and flt.field == name_column and flt.func in ("eq", "value_in"):
-            names = {str(v) for v in flt.values}
-            result = names if result is None else result & names
+            names = flt.value_set
+            result = set(names) if result is None else result & names
     return result
 
 

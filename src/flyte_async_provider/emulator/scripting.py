@@ -50,6 +50,10 @@ class Outcome:
 
     @classmethod
     def succeed(cls, outputs: dict[str, Any] | None = None) -> Outcome:
+        """``outputs``: JSON-like values by output name (others get a default of their type)."""
+        for name, value in (outputs or {}).items():
+            if not _json_like(value):
+                raise ValueError(f"output {name!r}: {type(value).__name__} is not a JSON-like value")
         return cls("succeed", outputs=outputs)
 
     @classmethod
@@ -85,6 +89,8 @@ class Outcome:
         kind = data.get("kind", "succeed")
         if kind not in _PATHS:
             raise ValueError(f"unknown outcome kind {kind!r}; expected one of {sorted(_PATHS)}")
+        if kind == "succeed":
+            return cls.succeed(data.get("outputs"))
         return cls(
             kind=kind,
             message=str(data.get("message", "")),
@@ -134,6 +140,16 @@ class Advance:
         if mode == "manual":
             return cls.manual()
         raise ValueError(f"unknown advance mode {mode!r}; expected seconds, reads or manual")
+
+
+def _json_like(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_like(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
+    return False
 
 
 def _pattern_matcher(pattern: str) -> re.Pattern[str] | None:
