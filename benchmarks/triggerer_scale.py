@@ -22,7 +22,6 @@ import gc
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,8 +42,10 @@ class Emulator:
         self._dir = tempfile.TemporaryDirectory(prefix="flyte-bench-")
         ready = Path(self._dir.name) / "ready.json"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flyte_async_provider.emulator", "--port", "0", "--http-port", "0"]
-            + ["--ready-file", str(ready), "--manual", "--log-level", "ERROR"],
+            [
+                *(sys.executable, "-m", "flyte_async_provider.emulator", "--port", "0", "--http-port", "0"),
+                *("--ready-file", str(ready), "--manual", "--log-level", "ERROR"),
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
@@ -121,37 +122,49 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     control.create_executions(PROJECT, DOMAIN, LAUNCH_PLAN, names)
     client = get_admin_client(config)
     await client.get_execution(PROJECT, DOMAIN, names[0])  # channel, imports, first call out of the way
-    loop = asyncio.get_running_loop()
     first_seen: set[str] = set()
     detected: dict[str, float] = {}
+    spread = names[: args.spread]
+    burst = names[args.spread : args.spread + args.burst]
+    all_seen, all_detected = asyncio.Event(), asyncio.Event()
+    awaited = set(spread + burst)
+
+    def seen(name: str) -> None:
+        first_seen.add(name)
+        if len(first_seen) == n:
+            all_seen.set()
+
+    def terminal(name: str) -> None:
+        detected[name] = time.time()
+        awaited.discard(name)
+        if not awaited:
+            all_detected.set()
 
     async def batched(name: str) -> None:
         poller = get_status_poller(config, PROJECT, DOMAIN)
         async with contextlib.aclosing(poller.watch(name, poll_interval=interval)) as statuses:
             async for status in statuses:
-                first_seen.add(name)
+                seen(name)
                 if status.phase.is_terminal:
-                    detected[name] = time.time()
+                    terminal(name)
 
     async def per_execution(name: str) -> None:
         await asyncio.sleep(random.uniform(0, interval))  # spread like triggers deferred over time
         last = None
         while True:
             status = await client.get_execution(PROJECT, DOMAIN, name)
-            first_seen.add(name)
+            seen(name)
             if status.phase is not last:
                 last = status.phase
                 if status.phase.is_terminal:
-                    detected[name] = time.time()
+                    terminal(name)
                     return
             await asyncio.sleep(interval)
 
     watch = batched if args.mode == "batched" else per_execution
     rss0 = _rss_bytes()
     tasks = [asyncio.ensure_future(watch(name)) for name in names]
-    deadline = loop.time() + 120
-    while len(first_seen) < n and loop.time() < deadline:
-        await asyncio.sleep(0.1)
+    await asyncio.wait_for(all_seen.wait(), 120)
     await asyncio.sleep(interval)  # one full interval so every watch is in its steady cycle
     rss1 = _rss_bytes()
 
@@ -165,8 +178,6 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     steady_lag = await probe.stop()
 
     # Flips: some one by one (spread over one interval), then a burst in the same instant.
-    spread = names[: args.spread]
-    burst = names[args.spread : args.spread + args.burst]
     flipped: dict[str, float] = {}
     probe.start()
     gap = interval / max(1, len(spread))
@@ -177,9 +188,8 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(gap)
     result = await asyncio.to_thread(control.complete_many, PROJECT, DOMAIN, burst)
     flipped.update(dict.fromkeys(burst, float(result["timestamp"])))
-    deadline = loop.time() + interval * 3 + 10
-    while any(name not in detected for name in flipped) and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(all_detected.wait(), interval * 3 + 10)
     flip_lag = await probe.stop()
     missed = sum(1 for name in flipped if name not in detected)
 
