@@ -121,3 +121,18 @@ def test_counters_count_every_call_received_and_successes_separately(
     assert flyte_admin_emulator.success_counters() == {"CreateExecution": 1, "GetExecution": 1}
     flyte_admin_emulator.reset_counters()
     assert flyte_admin_emulator.counters() == {}
+
+
+def test_an_emulator_bug_is_internal_never_unknown(
+    admin: admin_pb2_grpc.AdminServiceStub,
+    flyte_admin_emulator: FlyteAdminEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object) -> bytes:
+        raise RuntimeError("simulated emulator bug")
+
+    monkeypatch.setattr(flyte_admin_emulator.backend, "get_execution_bytes", broken)
+    with pytest.raises(grpc.RpcError) as err:
+        get(admin, "anything")
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    assert "simulated emulator bug" in err.value.details()
