@@ -9,6 +9,7 @@ Status reads (GetExecution, appearing in a ListExecutions page) answer the state
 counted: with ``Advance.after_reads(2)`` the 1st and 2nd reads see UNDEFINED, the 3rd sees QUEUED.
 The serialized Execution (full and list forms) is cached per execution and rebuilt only on change, so
 ``value_in(execution_name, …)`` polls cost a dict lookup and a bytes join per execution.
+The record itself lives in records.py, its wire forms in wire.py, input checking in literals.py.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2
-from flyteidl.core import execution_pb2 as core_execution_pb2
-from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2
+from flyteidl.admin import common_pb2, execution_pb2
+from flyteidl.core import identifier_pb2, literals_pb2
 
 from . import filters as flt
-from .entities import EntityStore, parse_token, timestamp, validate_identifier
+from .entities import EntityStore, parse_token, validate_identifier
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
-from .literals import default_literal, describe_literal, describe_type, literal_matches, python_to_literal
+from .literals import check_inputs, default_literal, python_to_literal
+from .records import ACTIVE, ExecutionRecord, record_from_state, record_state
 from .scripting import (
     ABORT_PATH,
     ABORTED,
@@ -38,136 +39,21 @@ from .scripting import (
     RUNNING,
     SUCCEEDED,
     TERMINAL_PHASES,
-    UNDEFINED,
     Advance,
     Outcome,
     ScriptRule,
 )
+from .wire import field_bytes, full_bytes, list_bytes
 
 EXECUTION_NAME_RE = re.compile(r"^[a-z][a-z\-0-9]*$")
 MAX_EXECUTION_NAME = 63
-TRIMMED_ERROR_BYTES = 100
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what flyteadmin's generated names are made of
-_ERROR_KIND = {"UNKNOWN": 0, "USER": 1, "SYSTEM": 2}
-ACTIVE, ARCHIVED = 0, 1
-
-ExecKey = tuple[str, str, str]
 
 
 class ExecutionSink(Protocol):
     """Where execution state goes when persistence is on (see persistence.py)."""
 
     def save_execution(self, state: dict[str, Any]) -> None: ...
-
-
-class ExecutionRecord:
-    """One execution. Mutated only under the backend lock."""
-
-    __slots__ = (
-        "abort_cause",
-        "abort_principal",
-        "advance",
-        "anchor",
-        "cache_full",
-        "cache_list",
-        "created_at",
-        "domain",
-        "duration",
-        "error",
-        "expected_outputs",
-        "idx",
-        "inputs",
-        "launch_plan",
-        "name",
-        "outcome",
-        "outputs",
-        "path",
-        "phase",
-        "project",
-        "reads",
-        "seq",
-        "spec",
-        "started_at",
-        "state",
-        "updated_at",
-        "user_inputs",
-        "workflow_id",
-    )
-
-    def __init__(
-        self,
-        project: str,
-        domain: str,
-        name: str,
-        seq: int,
-        spec: execution_pb2.ExecutionSpec,
-        workflow_id: identifier_pb2.Identifier,
-        inputs: literals_pb2.LiteralMap,
-        user_inputs: literals_pb2.LiteralMap,
-        expected_outputs: interface_pb2.VariableMap,
-        outcome: Outcome,
-        advance: Advance,
-        now: float,
-    ) -> None:
-        self.project, self.domain, self.name, self.seq = project, domain, name, seq
-        self.spec, self.workflow_id = spec, workflow_id
-        self.launch_plan = spec.launch_plan.name
-        self.inputs, self.user_inputs, self.expected_outputs = inputs, user_inputs, expected_outputs
-        self.outcome, self.advance = outcome, advance
-        self.path: tuple[int, ...] = outcome.path
-        self.idx = 0
-        self.phase = UNDEFINED
-        self.created_at = self.updated_at = self.anchor = now
-        self.started_at: float | None = None
-        self.duration: float | None = None
-        self.reads = 0
-        self.abort_cause: str | None = None
-        self.abort_principal = ""
-        self.error: tuple[str, str, str] | None = None
-        self.outputs: literals_pb2.LiteralMap | None = None
-        self.state = ACTIVE
-        self.cache_full: bytes | None = None
-        self.cache_list: bytes | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.phase in TERMINAL_PHASES
-
-    def column(self, entity: str, column: str) -> Any:
-        """Values for ListExecutions filters and sort keys (flyteadmin column names)."""
-        if entity == flt.EXECUTION:
-            getter = _EXECUTION_COLUMNS.get(column)
-            if getter is not None:
-                return getter(self)
-        elif entity in (flt.LAUNCH_PLAN, flt.WORKFLOW):
-            ident = self.spec.launch_plan if entity == flt.LAUNCH_PLAN else self.workflow_id
-            if column in ("project", "domain", "name", "version"):
-                return getattr(ident, column)
-        elif entity == flt.TASK:
-            return None  # executions of launch plans never join a task row
-        raise InvalidArgument(f"filtering or sorting on '{entity}.{column}' is not supported by the emulator")
-
-
-_EXECUTION_COLUMNS: dict[str, Callable[[ExecutionRecord], Any]] = {
-    "execution_project": lambda r: r.project,
-    "execution_domain": lambda r: r.domain,
-    "execution_name": lambda r: r.name,
-    "phase": lambda r: PHASE_NAMES[r.phase],
-    "started_at": lambda r: flt.micros(r.started_at),
-    "execution_created_at": lambda r: flt.micros(r.created_at),
-    "created_at": lambda r: flt.micros(r.created_at),
-    "execution_updated_at": lambda r: flt.micros(r.updated_at),
-    "updated_at": lambda r: flt.micros(r.updated_at),
-    "duration": lambda r: r.duration if r.duration is not None else 0.0,
-    "abort_cause": lambda r: r.abort_cause or "",
-    "mode": lambda r: r.spec.metadata.mode,
-    "error_kind": lambda r: r.error[2] if r.error else None,
-    "error_code": lambda r: r.error[0] if r.error else None,
-    "user": lambda r: r.spec.metadata.principal,
-    "state": lambda r: r.state,
-    "launch_entity": lambda r: "launch_plan",
-    "cluster": lambda r: "",
-}
 
 
 @dataclass(frozen=True)
@@ -406,7 +292,7 @@ class Backend:
             rec = self._find(ident)
             now = self._clock()
             self._evaluate(rec, now)
-            payload = self._full_bytes(rec)
+            payload = full_bytes(rec)
             self._count_read(rec, now)
             return payload
 
@@ -416,7 +302,7 @@ class Backend:
         with self._lock:
             rec = self._find(ident)
             self._evaluate(rec, self._clock())
-            return execution_pb2.Execution.FromString(self._full_bytes(rec))
+            return execution_pb2.Execution.FromString(full_bytes(rec))
 
     def get_execution_data(
         self, ident: identifier_pb2.WorkflowExecutionIdentifier
@@ -492,12 +378,12 @@ class Backend:
                     reverse=sort.direction == common_pb2.Sort.DESCENDING,
                 )
             page = selected[offset : offset + limit]
-            chunks = [self._list_bytes(rec) for rec in page]
+            chunks = [list_bytes(rec) for rec in page]
             for rec in page:
                 self._count_read(rec, now)
         next_token = str(offset + len(page)) if len(page) == limit else ""
         if next_token:
-            chunks.append(_field_bytes(2, next_token.encode()))
+            chunks.append(field_bytes(2, next_token.encode()))
         return ListResult(b"".join(chunks), tuple(r.name for r in page), next_token)
 
     # -- executions: change -----------------------------------------------------------------------
@@ -606,50 +492,6 @@ class Backend:
         return counts
 
     # -- serialization ----------------------------------------------------------------------------
-    def _proto(self, rec: ExecutionRecord) -> execution_pb2.Execution:
-        ex = execution_pb2.Execution()
-        ex.id.project, ex.id.domain, ex.id.name = rec.project, rec.domain, rec.name
-        ex.spec.CopyFrom(rec.spec)
-        c = ex.closure
-        c.phase = rec.phase
-        c.created_at.CopyFrom(timestamp(rec.created_at))
-        c.updated_at.CopyFrom(timestamp(rec.updated_at))
-        if rec.started_at is not None:
-            c.started_at.CopyFrom(timestamp(rec.started_at))
-        if rec.duration is not None:
-            c.duration.FromNanoseconds(round(rec.duration * 1e6) * 1000)
-        if rec.abort_cause is not None:
-            c.abort_metadata.cause = rec.abort_cause
-            c.abort_metadata.principal = rec.abort_principal
-        elif rec.error is not None:
-            code, message, kind = rec.error
-            c.error.CopyFrom(
-                core_execution_pb2.ExecutionError(code=code, message=message, kind=_ERROR_KIND.get(kind, 0))
-            )
-        elif rec.phase == SUCCEEDED:
-            c.outputs.uri = f"emulator://{rec.project}/{rec.domain}/{rec.name}/outputs.pb"
-        c.workflow_id.CopyFrom(rec.workflow_id)
-        c.state_change_details.state = rec.state
-        c.state_change_details.principal = rec.spec.metadata.principal
-        c.state_change_details.occurred_at.CopyFrom(c.created_at)
-        return ex
-
-    def _full_bytes(self, rec: ExecutionRecord) -> bytes:
-        if rec.cache_full is None:
-            rec.cache_full = self._proto(rec).SerializeToString()
-        return rec.cache_full
-
-    def _list_bytes(self, rec: ExecutionRecord) -> bytes:
-        """The execution as a list item (error trimmed, inputs dropped), framed as ExecutionList field 1."""
-        if rec.cache_list is None:
-            ex = self._proto(rec)
-            ex.spec.ClearField("inputs")
-            ex.closure.ClearField("computed_inputs")
-            if ex.closure.HasField("error") and ex.closure.error.message:
-                ex.closure.error.message = trim_error_message(ex.closure.error.message)
-            rec.cache_list = _field_bytes(1, ex.SerializeToString())
-        return rec.cache_list
-
     # -- persistence ------------------------------------------------------------------------------
     def _save(self, rec: ExecutionRecord) -> None:
         if self._sink is not None:
@@ -663,121 +505,9 @@ class Backend:
             self._seq = max(self._seq, rec.seq)
 
 
-def record_state(rec: ExecutionRecord) -> dict[str, Any]:
-    """Everything needed to rebuild an execution (protos as bytes)."""
-    return {
-        "project": rec.project,
-        "domain": rec.domain,
-        "name": rec.name,
-        "seq": rec.seq,
-        "spec": rec.spec.SerializeToString(),
-        "workflow_id": rec.workflow_id.SerializeToString(),
-        "inputs": rec.inputs.SerializeToString(),
-        "user_inputs": rec.user_inputs.SerializeToString(),
-        "expected_outputs": rec.expected_outputs.SerializeToString(),
-        "outputs": rec.outputs.SerializeToString() if rec.outputs is not None else None,
-        "outcome": rec.outcome.to_dict(),
-        "advance": rec.advance.to_dict(),
-        "path": list(rec.path),
-        "idx": rec.idx,
-        "phase": rec.phase,
-        "created_at": rec.created_at,
-        "updated_at": rec.updated_at,
-        "started_at": rec.started_at,
-        "duration": rec.duration,
-        "anchor": rec.anchor,
-        "abort_cause": rec.abort_cause,
-        "abort_principal": rec.abort_principal,
-        "error": list(rec.error) if rec.error else None,
-        "state": rec.state,
-    }
-
-
-def record_from_state(s: dict[str, Any]) -> ExecutionRecord:
-    rec = ExecutionRecord(
-        s["project"],
-        s["domain"],
-        s["name"],
-        int(s["seq"]),
-        execution_pb2.ExecutionSpec.FromString(s["spec"]),
-        identifier_pb2.Identifier.FromString(s["workflow_id"]),
-        literals_pb2.LiteralMap.FromString(s["inputs"]),
-        literals_pb2.LiteralMap.FromString(s["user_inputs"]),
-        interface_pb2.VariableMap.FromString(s["expected_outputs"]),
-        Outcome.from_dict(s["outcome"]),
-        Advance.from_dict(s["advance"]),
-        float(s["created_at"]),
-    )
-    rec.path = tuple(s["path"])
-    rec.idx, rec.phase = int(s["idx"]), int(s["phase"])
-    rec.updated_at, rec.started_at, rec.duration = s["updated_at"], s["started_at"], s["duration"]
-    rec.anchor = float(s["anchor"])
-    rec.abort_cause, rec.abort_principal = s["abort_cause"], s["abort_principal"] or ""
-    error = s["error"]
-    rec.error = (str(error[0]), str(error[1]), str(error[2])) if error else None
-    if s["outputs"] is not None:
-        rec.outputs = literals_pb2.LiteralMap.FromString(s["outputs"])
-    rec.state = int(s["state"])
-    return rec
-
-
-def check_inputs(
-    user_inputs: literals_pb2.LiteralMap, lp: launch_plan_pb2.LaunchPlan
-) -> literals_pb2.LiteralMap:
-    """flyteadmin's CheckAndFetchInputsForExecution: unknown, missing, wrong type; defaults; fixed inputs."""
-    expected = lp.closure.expected_inputs.parameters
-    for name in user_inputs.literals:
-        if name not in expected:
-            raise InvalidArgument(f"invalid input {name}")
-    result = literals_pb2.LiteralMap()
-    for name, param in expected.items():
-        if name in user_inputs.literals:
-            lit = user_inputs.literals[name]
-            if not literal_matches(lit, param.var.type):
-                raise InvalidArgument(
-                    f"invalid {name} input wrong type. Expected {describe_type(param.var.type)}, "
-                    f"but got {describe_literal(lit)}"
-                )
-            result.literals[name].CopyFrom(lit)
-        elif param.required:
-            raise InvalidArgument(f"expected_inputs {name} missing")
-        else:
-            result.literals[name].CopyFrom(param.default)
-    for name, lit in lp.spec.fixed_inputs.literals.items():
-        if name in result.literals:
-            raise InvalidArgument(f"fixed_inputs {name} cannot be overridden")
-        result.literals[name].CopyFrom(lit)
-    return result
-
-
-def trim_error_message(message: str) -> str:
-    """Cut to 100 bytes, dropping a split UTF-8 character (as flyteadmin's list transformer)."""
-    raw = message.encode()
-    if len(raw) <= TRIMMED_ERROR_BYTES:
-        return message
-    return raw[:TRIMMED_ERROR_BYTES].decode("utf-8", errors="ignore")
-
-
 def _by_seq(rec: ExecutionRecord) -> int:
     return rec.seq
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
     return (0, 0) if value is None else (1, value)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
-def _field_bytes(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field: tag, length, payload."""
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload

@@ -9,8 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flyteidl.admin import launch_plan_pb2
 from flyteidl.core import literals_pb2, types_pb2
 from google.protobuf import struct_pb2
+
+from .errors import InvalidArgument
 
 _PRIMITIVE_TO_SIMPLE = {
     "integer": types_pb2.INTEGER,
@@ -201,3 +204,32 @@ def python_to_literal(value: Any, lt: types_pb2.LiteralType | None = None) -> li
         lits = {str(k): python_to_literal(v, inner) for k, v in value.items()}
         return literals_pb2.Literal(map=literals_pb2.LiteralMap(literals=lits))
     raise TypeError(f"cannot express {type(value).__name__} as a Flyte literal")
+
+
+def check_inputs(
+    user_inputs: literals_pb2.LiteralMap, lp: launch_plan_pb2.LaunchPlan
+) -> literals_pb2.LiteralMap:
+    """flyteadmin's CheckAndFetchInputsForExecution: unknown, missing, wrong type; defaults; fixed inputs."""
+    expected = lp.closure.expected_inputs.parameters
+    for name in user_inputs.literals:
+        if name not in expected:
+            raise InvalidArgument(f"invalid input {name}")
+    result = literals_pb2.LiteralMap()
+    for name, param in expected.items():
+        if name in user_inputs.literals:
+            lit = user_inputs.literals[name]
+            if not literal_matches(lit, param.var.type):
+                raise InvalidArgument(
+                    f"invalid {name} input wrong type. Expected {describe_type(param.var.type)}, "
+                    f"but got {describe_literal(lit)}"
+                )
+            result.literals[name].CopyFrom(lit)
+        elif param.required:
+            raise InvalidArgument(f"expected_inputs {name} missing")
+        else:
+            result.literals[name].CopyFrom(param.default)
+    for name, lit in lp.spec.fixed_inputs.literals.items():
+        if name in result.literals:
+            raise InvalidArgument(f"fixed_inputs {name} cannot be overridden")
+        result.literals[name].CopyFrom(lit)
+    return result
