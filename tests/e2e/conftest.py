@@ -32,10 +32,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 EMULATOR_AVAILABLE = importlib.util.find_spec("flyte_async_provider.emulator.__main__") is not None
-
-
-def _test_dag_ids() -> list[str]:
-    return sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
+OPERATOR_AVAILABLE = importlib.util.find_spec("flyte_async_provider.operators.flyte") is not None
+HARNESS_DAG_FILES = [DAGS_DIR / "e2e_harness.py"]
+# The scenario DAGs use FlyteOperator; without it they would only add import errors.
+SCENARIO_DAG_FILES = (
+    sorted(p for p in DAGS_DIR.glob("e2e_*.py") if p not in HARNESS_DAG_FILES) if OPERATOR_AVAILABLE else []
+)
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +46,8 @@ def stack() -> Iterator[AirflowStack]:
     settings = StackSettings(
         # Until the emulator package exists, the harness tests still run against a dead endpoint.
         flyte=None if EMULATOR_AVAILABLE else FlyteTarget("127.0.0.1", 9),
-        extra_dag_files=sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_")),
-        wait_for_dags=_test_dag_ids(),
+        extra_dag_files=HARNESS_DAG_FILES + SCENARIO_DAG_FILES,
+        wait_for_dags=[p.stem for p in HARNESS_DAG_FILES + SCENARIO_DAG_FILES],
         keep_home=bool(os.environ.get("E2E_KEEP_AIRFLOW_HOME")),
         extra_env={
             # For the harness DAG's FileSensor.

@@ -130,6 +130,19 @@ class AirflowRestClient:
         result: JsonDict = self.get(f"/api/v2/dags/{_quote(dag_id)}")
         return result
 
+    def dag_ids(self) -> list[str]:
+        """Ids of every active DAG (paged)."""
+        out: list[str] = []
+        while True:
+            page = self.get("/api/v2/dags", limit=100, offset=len(out), order_by="dag_id")
+            out.extend(str(d["dag_id"]) for d in page["dags"])
+            if not page["dags"] or len(out) >= int(page["total_entries"]):
+                return out
+
+    def task_ids(self, dag_id: str) -> list[str]:
+        page = self.get(f"/api/v2/dags/{_quote(dag_id)}/tasks")
+        return [str(t["task_id"]) for t in page["tasks"]]
+
     def set_paused(self, dag_id: str, paused: bool) -> JsonDict:
         result: JsonDict = self.request("PATCH", f"/api/v2/dags/{_quote(dag_id)}", body={"is_paused": paused})
         return result

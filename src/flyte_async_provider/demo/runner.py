@@ -24,7 +24,7 @@ from flyte_async_provider.demo.rest import FINISHED_RUN_STATES, AirflowApiError,
 from flyte_async_provider.demo.runs import DagRuns, TaskKey
 from flyte_async_provider.demo.stack import AirflowStack, FlyteTarget, StackError, StackSettings
 
-DEFAULT_DAG_ID = "example_flyte_operator"
+DEFAULT_DAG_ID = "example_flyte"
 EXAMPLE_LAUNCH_PLAN = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
 XCOM_EXECUTION_NAME_KEY = "flyte_execution_name"
 XCOM_CONSOLE_URL_KEY = "flyte_console_url"
@@ -175,6 +175,9 @@ class Narrator:
     def event(self, source: str, text: str) -> None:
         self.say(f"[{time.monotonic() - self.t0:6.1f}s] {source:<8} {text}")
 
+    def detail(self, text: str) -> None:
+        self.say(f"{'':19}{text}")
+
 
 @dataclass
 class DemoResult:
@@ -234,17 +237,22 @@ def watch_run(
                 continue
             name, url = _execution_of(rest, dag_id, run_id, key)
             if name:
+                known = name in flyte_tasks.values()
                 flyte_tasks[key] = name
+                if known:
+                    narrator.event("Flyte", f"{_task_label(key)} watches execution {name}")
+                    continue
                 if url:
                     console_urls[name] = url
-                narrator.event("Flyte", f"{_task_label(key)} → execution {name}  {url or ''}".rstrip())
+                narrator.event("Flyte", f"{_task_label(key)} launched execution {name}")
+                if url:
+                    narrator.detail(f"console: {url}")
         last_states = dict(states)
         for name in sorted(set(flyte_tasks.values())):
             phase = phases.phase(project, domain, name)
             if phase and phase != last_phase.get(name):
                 last_phase[name] = phase
-                url = console_urls.get(name, "")
-                narrator.event("Flyte", f"{name}: {phase}  {url}".rstrip())
+                narrator.event("Flyte", f"{name}: {phase}")
         if any(p == "RUNNING" for p in last_phase.values()):
             slots.add(states, _safe(lambda: rest.pool("default_pool")))
         run = _safe(lambda: rest.get_dag_run(dag_id, run_id))
@@ -342,6 +350,23 @@ def print_outcome(narrator: Narrator, result: DemoResult) -> None:
         say("Worker slots held while Flyte ran: not sampled (the execution was never seen RUNNING)")
 
 
+def print_failures(
+    narrator: Narrator, rest: AirflowRestClient, dag_id: str, run_id: str, result: DemoResult
+) -> None:
+    """The error lines of each failed task's log, so a failed demo says why without digging."""
+    for (task_id, map_index), state in sorted(result.task_states.items()):
+        if state != "failed":
+            continue
+        try:
+            text = rest.task_log(dag_id, run_id, task_id, map_index=map_index)
+        except (AirflowApiError, OSError, ValueError):
+            text = ""
+        lines = [ln for ln in text.splitlines() if ln.startswith(("error", "critical")) or "Error" in ln]
+        narrator.say(f"Why {_task_label((task_id, map_index))} failed (from its log):")
+        for line in lines[-8:] or ["(no error lines found in the task log)"]:
+            narrator.detail(line[:400])
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flyte_async_provider.demo",
@@ -413,7 +438,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             )
             print_outcome(narrator, result)
             if result.run_state != "success":
-                narrator.say(f"Task logs: {stack.home / 'logs'} (kept: --keep-home)")
+                print_failures(narrator, stack.rest, args.dag_id, run_id, result)
+                where = stack.home / "logs" if args.keep_home else "rerun with --keep-home to keep them"
+                narrator.say(f"Full logs: {where}")
             return 0 if result.run_state == "success" else 1
     except KeyboardInterrupt:
         narrator.say("\nInterrupted: stopping everything that was started…")

@@ -186,6 +186,8 @@ class StackSettings:
     #: applied last.
     extra_env: Mapping[str, str] = field(default_factory=dict)
     startup_timeout: float = 180.0
+    #: Seconds components get to exit after SIGTERM before their process groups are SIGKILLed.
+    stop_grace: float = 10.0
     #: DAG ids that must be parsed (no import error) before :meth:`AirflowStack.start` returns.
     wait_for_dags: Sequence[str] = ()
 
@@ -242,20 +244,30 @@ class ManagedProcess:
                 self.popen.wait(timeout=10)
         self._close_log()
 
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the group, then SIGKILL whatever is left after ``grace`` seconds."""
+    def terminate(self) -> None:
+        """SIGTERM the leader only: Airflow components shut their own children down in order."""
+        if self.popen is not None and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signal.SIGTERM)
+
+    def finish(self, deadline: float) -> None:
+        """Wait for the leader until ``deadline`` (monotonic), then SIGKILL whatever is left of the group."""
         if self.popen is None:
             return
-        self.signal_group(signal.SIGTERM)
         try:
-            self.popen.wait(timeout=grace)
+            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0fs; killing it", self.name, grace)
+            log.warning("%s did not stop in time; killing it", self.name)
         # Children of the leader (task runners, parsing processes) may outlive it: end the group.
         self.signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
         self._close_log()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL the whole group after at most ``grace`` seconds."""
+        self.terminate()
+        self.finish(time.monotonic() + grace)
 
     def _close_log(self) -> None:
         if self._log_file is not None:
@@ -388,15 +400,18 @@ class AirflowStack:
         if self._stopped:
             return
         self._stopped = True
-        # Scheduler first, so it does not react to the others going away; api-server last but one.
-        order = ["scheduler", "triggerer", "dag-processor", "api-server"]
-        for name in order + [n for n in self.processes if n not in order]:
-            proc = self.processes.get(name)
-            if proc is not None:
-                proc.stop()
+        t0 = time.monotonic()
+        procs = list(self.processes.values())
         if self.emulator is not None:
-            self.emulator.process.stop()
+            procs.append(self.emulator.process)
+        # All at once: each component shuts its own children down; the slowest bounds the total.
+        for proc in procs:
+            proc.terminate()
+        deadline = time.monotonic() + self.settings.stop_grace
+        for proc in procs:
+            proc.finish(deadline)
         self._sweep_strays()
+        self.timings["stop"] = time.monotonic() - t0
         if self._own_home and not self.settings.keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
