@@ -26,9 +26,11 @@ $(COMPAT_STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## The main job. Until the Airflow demo exists: the Flyte Admin emulator with the example launch plan.
+## The main job: a throwaway Airflow (scheduler, dag-processor, api-server, triggerer) + the Flyte Admin
+## emulator run the example DAG, narrated; FLYTE_ENDPOINT=host:port uses a real Flyte (docs/quickstart.md).
+## Extra options: make demo DEMO_ARGS="--keep-home --timeout 1800"
 demo: $(STAMP)
-	$(BIN)/python -m flyte_async_provider.emulator --port 8089
+	$(BIN)/python -m flyte_async_provider.demo $(DEMO_ARGS)
 
 emulator: $(STAMP)
 	$(BIN)/flyte-admin-emulator --port 0
