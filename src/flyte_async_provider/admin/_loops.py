@@ -9,13 +9,16 @@ reused) the next time any registry is touched.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-_registries: list[LoopLocal[Any, Any]] = []
+_registries: weakref.WeakSet[LoopLocal[Any, Any]] = weakref.WeakSet()
 
 
 class LoopLocal(Generic[K, V]):
@@ -24,7 +27,7 @@ class LoopLocal(Generic[K, V]):
     def __init__(self, on_drop: Callable[[V], None] | None = None) -> None:
         self._by_loop: dict[asyncio.AbstractEventLoop, dict[K, V]] = {}
         self._on_drop = on_drop
-        _registries.append(self)
+        _registries.add(self)
 
     def get_or_create(self, key: K, factory: Callable[[], V]) -> V:
         """Value for ``key`` on the running loop, made by ``factory`` on first use."""
@@ -73,8 +76,18 @@ class LoopLocal(Generic[K, V]):
 
 
 def _sweep_closed_loops() -> None:
-    for registry in _registries:
+    for registry in list(_registries):
         registry._sweep()
+
+
+async def import_off_loop(*modules: str) -> None:
+    """Import heavy modules (grpc + flyteidl ~250 ms, aiohttp ~300 ms) in a worker thread, once.
+
+    The triggerer logs "async thread was blocked" past 0.2 s; an import on the loop would do that.
+    """
+    missing = [m for m in modules if m not in sys.modules]
+    if missing:
+        await asyncio.to_thread(lambda: [importlib.import_module(m) for m in missing])
 
 
 def settle_failed(future: asyncio.Future[Any], exc: BaseException) -> None:

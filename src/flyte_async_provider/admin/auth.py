@@ -22,7 +22,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flyte_async_provider.admin._loops import LoopLocal
+from flyte_async_provider.admin._loops import LoopLocal, import_off_loop
 from flyte_async_provider.config import AuthMode
 from flyte_async_provider.exceptions import FlyteAdminError, FlyteAuthError, FlyteTransientError
 
@@ -146,6 +146,7 @@ class ClientCredentialsTokenSource(_CachingTokenSource):
         return await self._post(endpoint, form)
 
     async def _post(self, endpoint: str, form: dict[str, str]) -> Token:
+        await import_off_loop("aiohttp")
         import aiohttp
 
         config = self._config

@@ -13,7 +13,7 @@ import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from flyte_async_provider.admin._loops import LoopLocal
+from flyte_async_provider.admin._loops import LoopLocal, import_off_loop
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteTransientError
 
 if TYPE_CHECKING:
@@ -74,17 +74,14 @@ def channel_count() -> int:
 
 
 async def load_grpc() -> None:
-    """Import grpc + flyteidl stubs (~250 ms) in a worker thread, once, instead of on the loop."""
-    import sys
-
-    if "flyteidl.service.admin_pb2_grpc" not in sys.modules:
-        await asyncio.to_thread(_import_stubs)
-
-
-def _import_stubs() -> None:
-    import grpc.aio  # noqa: F401
-    from flyteidl.admin import common_pb2, execution_pb2  # noqa: F401
-    from flyteidl.service import admin_pb2_grpc, auth_pb2_grpc  # noqa: F401
+    """Import grpc and the flyteidl stubs off the loop (see :func:`import_off_loop`)."""
+    await import_off_loop(
+        "grpc.aio",
+        "flyteidl.admin.common_pb2",
+        "flyteidl.admin.execution_pb2",
+        "flyteidl.service.admin_pb2_grpc",
+        "flyteidl.service.auth_pb2_grpc",
+    )
 
 
 async def _create_channel(config: FlyteConnectionConfig) -> grpc.aio.Channel:

@@ -238,7 +238,10 @@ _clients: LoopLocal[str, AsyncAdminClient] = LoopLocal()
 
 def get_admin_client(config: FlyteConnectionConfig) -> AsyncAdminClient:
     """The client shared by every caller of ``config.channel_key`` on the running loop."""
-    return _clients.get_or_create(config.channel_key, lambda: AsyncAdminClient(config))
+    client = _clients.get_or_create(config.channel_key, lambda: AsyncAdminClient(config))
+    if config is not client.config:  # same identity, maybe a stricter cap: tighten the shared limiter
+        get_limiter(config.endpoint, config.max_admin_calls_per_second, config.max_admin_calls_in_flight)
+    return client
 
 
 def forget_clients() -> None:
