@@ -277,7 +277,8 @@ class StatusPoller:
             await wake
         finally:
             handle.cancel()
-            self._wake, self._wake_at = None, float("inf")
+            if self._wake is wake:  # a cancelled predecessor task must not clear its successor's
+                self._wake, self._wake_at = None, float("inf")
 
     async def _poll(self, due: list[_Watcher], started: float) -> None:
         """Read the status of every due watcher's execution, deliver changes, reschedule."""
