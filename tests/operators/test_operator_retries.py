@@ -77,7 +77,7 @@ def test_retry_after_flyte_failure_launches_a_new_execution(flyte: Any) -> None:
     second = _op().execute(make_context(FakeTI(try_number=2), store))
     assert second.endswith("-2")
     assert flyte.counters()["CreateExecution"] == 2
-    assert store.values["flyte_execution_name"] == second
+    assert store.values["flyte_execution_name"] == {"execution": second, "clear_number": 0}
 
 
 def test_retry_after_an_unrecorded_success_returns_without_relaunching(flyte: Any) -> None:
@@ -111,3 +111,14 @@ def test_mapped_instances_never_share_an_execution(flyte: Any) -> None:
     names = {_op().execute(make_context(FakeTI(map_index=i))) for i in range(3)}
     assert len(names) == 3
     assert sorted(flyte.backend.names(PROJECT, DOMAIN)) == sorted(names)
+
+
+def test_a_cleared_task_runs_again_instead_of_returning_the_old_result(flyte: Any) -> None:
+    """After success, a user clear (the run's clear_number grows) launches a new execution."""
+    flyte.set_default(Outcome.succeed(), Advance.after_seconds(0))
+    store = FakeStateStore()
+    first = _op().execute(make_context(FakeTI(try_number=1), store))
+    again = _op().execute(make_context(FakeTI(try_number=2), store, clear_number=1))
+    assert again != first
+    assert flyte.counters()["CreateExecution"] == 2
+    assert store.values["flyte_execution_name"] == {"execution": again, "clear_number": 1}

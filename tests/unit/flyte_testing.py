@@ -55,10 +55,25 @@ class FakeStateStore:
         self.values[key] = value
 
 
-def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
-    """A minimal task context (``ti`` + ``task_state_store``)."""
+@dataclass
+class FakeDagRun:
+    """The dag-run surface the operator reads: ``clear_number`` grows when a user clears the run."""
+
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    clear_number: int = 0
+
+
+def make_context(
+    ti: FakeTI | None = None, store: FakeStateStore | None = None, clear_number: int = 0
+) -> dict[str, Any]:
+    """A minimal task context (``ti``, ``dag_run``, ``task_state_store``)."""
     ti = ti or FakeTI()
-    context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+    context: dict[str, Any] = {
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": ti.run_id,
+        "dag_run": FakeDagRun(ti.run_id, clear_number),
+    }
     if store is not None:
         context["task_state_store"] = store
     return context

@@ -31,8 +31,11 @@ def test_default_names_differ_where_executions_must_differ() -> None:
         _name(map_index=0),
         _name(map_index=1),
         _name(task_id="other"),
+        name_for_try(
+            default_base_name("dag", "diabetes_predictions", "r1", -1, clear_number=1), 1, explicit=False
+        ),
     }
-    assert len(names) == 6
+    assert len(names) == 7
 
 
 @pytest.mark.parametrize("task_id", ["1st_task", "___", "Über-Task.Group", "x" * 300])

@@ -284,11 +284,25 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             return name_for_try(validate_execution_name(self.execution_name), try_number, explicit=True)
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        base = default_base_name(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        base = default_base_name(
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            -1 if map_index is None else map_index,
+            clear_number=_clear_number(context),
+        )
         return name_for_try(base, try_number, explicit=False)
 
-    def submit_job(self, context: Context) -> str:
-        """Launch this try's execution, unless an earlier try's execution is still running."""
+    def submit_job(self, context: Context) -> dict[str, Any]:
+        """Launch this try's execution, unless an earlier try's execution is still running.
+
+        Returns the id kept in ``task_state_store``: the execution name plus the DAG run's
+        ``clear_number``, so a retry can tell "my worker died" from "a user cleared me to run again".
+        """
+        name = self._launch_or_find(context)
+        return {"execution": name, "clear_number": _clear_number(context)}
+
+    def _launch_or_find(self, context: Context) -> str:
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
         for earlier in range(try_number - 1, max(0, try_number - 1 - MAX_PROBED_TRIES), -1):
             name = self._name_for_try(context, earlier)
@@ -315,8 +329,16 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         )
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """Phase name of a stored execution (``NOT_FOUND`` if Flyte no longer knows it)."""
-        state = self.hook.find_execution(str(external_id))
+        """Phase name of a stored execution (``NOT_FOUND`` if Flyte no longer knows it).
+
+        An execution stored before the DAG run was cleared counts as neither live nor succeeded: a
+        clear asks for a new run, not for the old result.
+        """
+        name, cleared = _execution_of(external_id)
+        if cleared is not None and cleared != _clear_number(context):
+            self.log.info("Stored Flyte execution %s predates a clear of this task; launching anew.", name)
+            return "CLEARED_SINCE"
+        state = self.hook.find_execution(name)
         return state.phase.name if state is not None else "NOT_FOUND"
 
     def is_job_active(self, status: str) -> bool:
@@ -329,7 +351,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         """Wait as configured (defer, worker polling, or not at all); return the task's result."""
-        name = str(external_id)
+        name, _ = _execution_of(external_id)
         self._announce(context, name)
         if self.wait_for_completion:
             if self.deferrable:
@@ -344,7 +366,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         """The execution name, or its outputs as plain values with fetch_outputs=True."""
         if self._result is not _UNSET:
             return self._result
-        name = str(external_id)
+        name, _ = _execution_of(external_id)
         self._announce(context, name)
         self._result = self.hook.get_outputs(name) if self.fetch_outputs else name
         return self._result
@@ -464,6 +486,20 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             self.hook.terminate(name, cause)
         except FlyteProviderError:
             self.log.exception("Could not terminate Flyte execution %s", name)
+
+
+def _clear_number(context: Context) -> int:
+    """How often the DAG run was cleared (0 if unknown): tells re-runs apart from retries."""
+    value = getattr(context.get("dag_run"), "clear_number", 0)
+    return int(value) if isinstance(value, int) else 0
+
+
+def _execution_of(external_id: Any) -> tuple[str, int | None]:
+    """``(name, clear_number)`` of a stored id (a bare name from older versions has no clear_number)."""
+    if isinstance(external_id, Mapping):
+        cleared = external_id.get("clear_number")
+        return str(external_id.get("execution", "")), cleared if isinstance(cleared, int) else None
+    return str(external_id), None
 
 
 def _has_dynamic(value: Any) -> bool:

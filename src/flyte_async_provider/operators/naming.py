@@ -17,12 +17,18 @@ _SLUG_LENGTH = 16
 _DIGEST_LENGTH = 12
 
 
-def default_base_name(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
-    """Readable, collision-resistant stem: ``<task slug>-<12 hex digest>`` (at most 29 chars)."""
+def default_base_name(dag_id: str, task_id: str, run_id: str, map_index: int, clear_number: int = 0) -> str:
+    """Readable, collision-resistant stem: ``<task slug>-<12 hex digest>`` (at most 29 chars).
+
+    ``clear_number`` (how often the DAG run was cleared) makes a user's re-run a new execution.
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", task_id.lower()).strip("-")[:_SLUG_LENGTH].strip("-")
     if not slug or not slug[0].isalpha():
         slug = ("af-" + slug)[:_SLUG_LENGTH].strip("-")
-    identity = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
+    parts = [dag_id, task_id, run_id, str(map_index)]
+    if clear_number:
+        parts.append(f"clear{clear_number}")
+    identity = "\x1f".join(parts)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:_DIGEST_LENGTH]
     return f"{slug}-{digest}"
 
