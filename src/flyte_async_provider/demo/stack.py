@@ -401,15 +401,18 @@ class AirflowStack:
             return
         self._stopped = True
         t0 = time.monotonic()
-        procs = list(self.processes.values())
+        # Two waves, each in parallel: first what runs and watches tasks (their shutdown still talks
+        # to the api-server and the DB), then the api-server and the emulator.
+        servers = [p for n, p in self.processes.items() if n == "api-server"]
         if self.emulator is not None:
-            procs.append(self.emulator.process)
-        # All at once: each component shuts its own children down; the slowest bounds the total.
-        for proc in procs:
-            proc.terminate()
-        deadline = time.monotonic() + self.settings.stop_grace
-        for proc in procs:
-            proc.finish(deadline)
+            servers.append(self.emulator.process)
+        workers = [p for p in self.processes.values() if p not in servers]
+        for wave in (workers, servers):
+            for proc in wave:
+                proc.terminate()
+            deadline = time.monotonic() + self.settings.stop_grace
+            for proc in wave:
+                proc.finish(deadline)
         self._sweep_strays()
         self.timings["stop"] = time.monotonic() - t0
         if self._own_home and not self.settings.keep_home:
