@@ -8,6 +8,7 @@ Airflow's REST API or the emulator's control API; every wait is a bounded poll.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from flyte_async_provider.demo.rest import AirflowRestClient
+from flyte_async_provider.demo.rest import AirflowApiError, AirflowRestClient
 from flyte_async_provider.demo.runs import DagRuns
 from flyte_async_provider.demo.stack import AirflowStack, poll_until
 
@@ -243,6 +244,15 @@ def test_6_triggerer_sigkill_and_restart_resumes_the_same_execution(
     name = _execution_name(rest, s)
     before = rest.task_instance(s.dag_id, s.run_id, s.task_id)
     old_triggerer = (before.get("triggerer_job") or {}).get("id")
+    # The RPC counters are global: let the other runs' submits (8) and terminations (5) happen first.
+    o = scenarios[8]
+    runs.wait_tasks(
+        o.dag_id, o.run_id, lambda st: len(st) == 3 and set(st.values()) == {"deferred"}, timeout=180
+    )
+    c = scenarios[5]
+    with contextlib.suppress(TimeoutError, AirflowApiError):
+        cancelled = _execution_name(rest, c)
+        _wait_phase(emulator, cancelled, "ABORTED", timeout=30)
     emulator.reset_counters()
 
     stack.kill_component("triggerer")
