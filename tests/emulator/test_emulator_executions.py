@@ -231,13 +231,14 @@ def test_relaunch_creates_a_new_execution_with_the_same_inputs(
     assert code_of(err.value) == grpc.StatusCode.NOT_FOUND
 
 
-def test_single_task_executions_are_unimplemented(admin: admin_pb2_grpc.AdminServiceStub) -> None:
+def test_single_task_execution_of_unknown_task_is_not_found(admin: admin_pb2_grpc.AdminServiceStub) -> None:
+    # Single-task executions are emulated (test_emulator_single_task.py); only the task must exist.
     task = identifier_pb2.Identifier(
         resource_type=identifier_pb2.TASK, project=PROJECT, domain=DOMAIN, name="t", version="v1"
     )
     with pytest.raises(grpc.RpcError) as err:
         admin.CreateExecution(create_request("task-run", lp=task))
-    assert code_of(err.value) == grpc.StatusCode.UNIMPLEMENTED
+    assert code_of(err.value) == grpc.StatusCode.NOT_FOUND
 
 
 def test_archived_executions_disappear_from_lists_like_flyteadmin(

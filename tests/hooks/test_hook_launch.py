@@ -9,7 +9,6 @@ from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
 
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import (
-    FlyteAdminError,
     FlyteConfigError,
     FlyteExecutionAbortedError,
     FlyteExecutionFailedError,
@@ -97,10 +96,11 @@ def test_tasks_and_workflows_launch_too(flyte: Any) -> None:
     task = "ml_training.pima_diabetes.diabetes.split_traintest_dataset"
     resolved = hook.resolve_entity(task_name=task)
     assert (resolved.kind, resolved.version, resolved.required) == ("task", "v1", {"test_split_ratio"})
-    # The emulator resolves tasks but does not run single-task executions: the refusal comes back typed.
-    with pytest.raises(FlyteAdminError) as err:
-        _launch(hook, "task-run", launchplan_name=None, task_name=task, inputs={"test_split_ratio": 0.5})
-    assert (err.value.code, err.value.rpc) == ("UNIMPLEMENTED", "CreateExecution")
+    # A single-task execution, as flyteadmin runs it (through the generated ".flytegen.<task>" launch plan).
+    name = _launch(hook, "task-run", launchplan_name=None, task_name=task, inputs={"test_split_ratio": 0.5})
+    launched = flyte.execution(PROJECT, DOMAIN, name)
+    assert (launched.spec.launch_plan.resource_type, launched.spec.launch_plan.name) == (1, task)  # TASK
+    assert launched.closure.workflow_id.name == f".flytegen.{task}"
     with pytest.raises(FlyteConfigError, match="missing required input"):
         _launch(hook, "task-run-2", launchplan_name=None, task_name=task, inputs={})
 

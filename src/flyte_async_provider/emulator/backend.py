@@ -27,7 +27,7 @@ from flyteidl.core import identifier_pb2, literals_pb2
 
 from . import filters as flt
 from .entities import EntityStore, parse_token, validate_identifier
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .literals import check_inputs, default_literal, python_to_literal
 from .records import ACTIVE, ExecutionRecord, record_from_state, record_state
 from .scripting import (
@@ -183,7 +183,11 @@ class Backend:
     def create_execution(
         self, request: execution_pb2.ExecutionCreateRequest, principal: str = ""
     ) -> identifier_pb2.WorkflowExecutionIdentifier:
-        """flyteadmin's CreateExecution: validate, resolve inputs against the launch plan, store."""
+        """flyteadmin's CreateExecution: validate, resolve inputs against the launch plan, store.
+
+        ``spec.launch_plan`` may name a task (single-task execution): its generated launch plan is used,
+        and script rules match the task name as the launch plan name.
+        """
         project, domain, name = request.project, request.domain, request.name
         if not project:
             raise InvalidArgument("missing project")
@@ -202,16 +206,19 @@ class Backend:
             raise InvalidArgument("missing spec")
         lp_ref = request.spec.launch_plan
         validate_identifier(lp_ref)
-        if lp_ref.resource_type == identifier_pb2.TASK:
-            raise Unimplemented("single-task executions are not emulated; launch a launch plan")
-        if lp_ref.resource_type != identifier_pb2.LAUNCH_PLAN:
+        if lp_ref.resource_type not in (identifier_pb2.LAUNCH_PLAN, identifier_pb2.TASK):
             raise InvalidArgument(
                 "Invalid reference entity resource type "
                 f"[{identifier_pb2.ResourceType.Name(lp_ref.resource_type)}],"
                 " only [LAUNCH_PLAN TASK] allowed"
             )
         user_inputs = request.inputs if request.inputs.literals else request.spec.inputs
-        lp = self.entities.get_launch_plan(lp_ref)
+        if lp_ref.resource_type == identifier_pb2.TASK:
+            # Single-task execution: through the generated ".flytegen.<task>" launch plan (single_task.py).
+            lp, workflow_id = self.entities.single_task_launch_plan(lp_ref, request.spec)
+        else:
+            lp = self.entities.get_launch_plan(lp_ref)
+            workflow_id = lp.spec.workflow_id
         inputs = check_inputs(user_inputs, lp)
         spec = execution_pb2.ExecutionSpec()
         spec.CopyFrom(request.spec)
@@ -231,7 +238,7 @@ class Backend:
                 name,
                 self._seq,
                 spec,
-                lp.spec.workflow_id,
+                workflow_id,
                 inputs,
                 user_inputs,
                 lp.closure.expected_outputs,

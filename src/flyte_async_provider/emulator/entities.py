@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from flyteidl.admin import common_pb2, launch_plan_pb2, project_pb2, task_pb2, workflow_pb2
+from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2, project_pb2, task_pb2, workflow_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
 from google.protobuf import message as pb_message
@@ -22,6 +22,7 @@ from google.protobuf import timestamp_pb2
 
 from . import filters as flt
 from .errors import AlreadyExists, InvalidArgument, NotFound
+from .single_task import skeleton_launch_plan, skeleton_workflow
 
 DOMAINS: tuple[str, ...] = ("development", "staging", "production")
 DEFAULT_PROJECTS: tuple[str, ...] = ("flytesnacks",)
@@ -287,6 +288,34 @@ class EntityStore:
             record.message.closure.updated_at.CopyFrom(now)
             self._persist("launch_plan", record)
 
+    def single_task_launch_plan(
+        self, task_id: identifier_pb2.Identifier, execution_spec: execution_pb2.ExecutionSpec
+    ) -> tuple[launch_plan_pb2.LaunchPlan, identifier_pb2.Identifier]:
+        """flyteadmin's CreateOrGetWorkflowModel + CreateOrGetLaunchPlan for a single-task execution.
+
+        The task must exist (NOT_FOUND otherwise). Returns the generated launch plan and the generated
+        workflow's id (the launch plan's own ``workflow_id`` names the task, as in flyteadmin).
+        """
+        with self._lock:
+            task = self._get(self.tasks, task_id).message
+            wf_request = skeleton_workflow(task_id, task)
+            if key_of(wf_request.id) not in self.workflows.rows:
+                self.create_workflow(wf_request)
+            wf = self.workflows.rows[key_of(wf_request.id)].message
+            existing = self.launch_plans.rows.get(
+                (task_id.project, task_id.domain, wf_request.id.name, task_id.version)
+            )
+            if existing is not None:
+                return existing.message, wf.id
+            lp = skeleton_launch_plan(
+                task_id, wf.closure.compiled_workflow.primary.template.interface, execution_spec
+            )
+            self._seq_stamp(lp.closure.created_at)
+            lp.closure.updated_at.CopyFrom(lp.closure.created_at)
+            lp.closure.state = launch_plan_pb2.INACTIVE
+            self._insert(self.launch_plans, key_of(lp.id), lp)
+            return lp, wf.id
+
     def get_active_launch_plan(self, ident: common_pb2.NamedEntityIdentifier) -> launch_plan_pb2.LaunchPlan:
         _require_named(ident)
         with self._lock:
@@ -348,7 +377,8 @@ def _connect(template: core_workflow_pb2.WorkflowTemplate, connections: compiler
         deps = set(node.upstream_node_ids)
         for binding in node.inputs:
             if binding.binding.HasField("promise"):
-                deps.add(binding.binding.promise.node_id)
+                # node id "" means the workflow's inputs; flytepropeller's compiler reads it as start-node
+                deps.add(binding.binding.promise.node_id or "start-node")
         upstream[node.id] = deps
     end_deps = {b.binding.promise.node_id for b in template.outputs if b.binding.HasField("promise")}
     if end_deps:

@@ -94,13 +94,26 @@ class ExecutionRecord:
             getter = _EXECUTION_COLUMNS.get(column)
             if getter is not None:
                 return getter(self)
-        elif entity in (flt.LAUNCH_PLAN, flt.WORKFLOW):
-            ident = self.spec.launch_plan if entity == flt.LAUNCH_PLAN else self.workflow_id
+        elif entity in (flt.LAUNCH_PLAN, flt.WORKFLOW, flt.TASK):
+            ident = self._joined(entity)
+            if ident is None:
+                return None  # no such row (flyteadmin's INNER JOIN drops the execution): never matches
             if column in ("project", "domain", "name", "version"):
                 return getattr(ident, column)
-        elif entity == flt.TASK:
-            return None  # executions of launch plans never join a task row
         raise InvalidArgument(f"filtering or sorting on '{entity}.{column}' is not supported by the emulator")
+
+    @property
+    def single_task(self) -> bool:
+        """Launched from a task (``spec.launch_plan`` names a TASK), not from a launch plan."""
+        return bool(self.spec.launch_plan.resource_type == identifier_pb2.TASK)
+
+    def _joined(self, entity: str) -> identifier_pb2.Identifier | None:
+        """The joined row's id: flyteadmin sets task_id for single-task executions, else launch_plan_id."""
+        if entity == flt.WORKFLOW:
+            return self.workflow_id
+        if (entity == flt.TASK) == self.single_task:
+            return self.spec.launch_plan
+        return None
 
 
 _EXECUTION_COLUMNS: dict[str, Callable[[ExecutionRecord], Any]] = {
@@ -120,7 +133,7 @@ _EXECUTION_COLUMNS: dict[str, Callable[[ExecutionRecord], Any]] = {
     "error_code": lambda r: r.error[0] if r.error else None,
     "user": lambda r: r.spec.metadata.principal,
     "state": lambda r: r.state,
-    "launch_entity": lambda r: "launch_plan",
+    "launch_entity": lambda r: "task" if r.single_task else "launch_plan",
     "cluster": lambda r: "",
 }
 
