@@ -42,6 +42,7 @@ def test_core_deferrable_sensor_frees_its_slot_and_is_resumed_by_the_triggerer(
     ti = stack.rest.task_instance(HARNESS_DAG, run_id, "wait")
     assert ti["trigger"] is not None, ti  # held by a trigger, not by a worker
 
+    stack.wait_defer_processed(HARNESS_DAG, run_id, "wait")  # else Airflow may fail it (#67287)
     flag.write_text("now")
     assert runs.wait_run(HARNESS_DAG, run_id, timeout=120) == "success"
     assert stack.rest.xcom(HARNESS_DAG, run_id, "done") == 42

@@ -70,10 +70,12 @@ def _script(emulator: Any) -> None:
     """Outcomes by execution name (names are ``<task id slug>-<digest>-<try>``)."""
     from flyte_async_provider.emulator.scripting import Advance, Outcome
 
-    quick = Advance.after_seconds(1)
-    emulator.set_default(Outcome.succeed(), quick)
+    # Executions that end on their own would race Airflow's deferral bookkeeping (see
+    # AirflowStack.wait_defer_processed): the tests end them once the task is fully deferred.
+    quick, manual = Advance.after_seconds(1), Advance.manual()
+    emulator.set_default(Outcome.succeed(), manual)  # the seed DAG's execution
     emulator.script(Outcome.hang(), quick, name_pattern="fanout-hang-*")
-    emulator.script(Outcome.fail(FAIL_MESSAGE, code="USER:XGBoostError"), quick, name_pattern="flyte-fail-*")
+    emulator.script(Outcome.fail(FAIL_MESSAGE, code="USER:XGBoostError"), manual, name_pattern="flyte-fail-*")
     emulator.script(Outcome.hang(), quick, name_pattern="flyte-abort-*")
     emulator.script(Outcome.hang(), quick, name_pattern="flyte-cancel-*")
     emulator.script(Outcome.hang(), quick, name_pattern="flyte-timeout-*")
@@ -122,8 +124,10 @@ def _execution_name(rest: AirflowRestClient, s: Scenario, map_index: int = -1) -
     return str(rest.xcom(s.dag_id, s.run_id, s.task_id, NAME_KEY, map_index=map_index))
 
 
-def _wait_deferred(runs: DagRuns, s: Scenario, timeout: float = 180) -> None:
-    runs.wait_task(s.dag_id, s.run_id, s.task_id, {"deferred"}, timeout=timeout)
+def _wait_deferred(runs: DagRuns, s: Scenario, stack: AirflowStack, map_index: int = -1) -> None:
+    """The task is DEFERRED and the scheduler has processed its worker's exit (safe to end the execution)."""
+    runs.wait_task(s.dag_id, s.run_id, s.task_id, {"deferred"}, map_index=map_index, timeout=240)
+    stack.wait_defer_processed(s.dag_id, s.run_id, s.task_id, map_index)
 
 
 def test_1_success_returns_the_execution_name_and_links_the_console(
@@ -132,10 +136,12 @@ def test_1_success_returns_the_execution_name_and_links_the_console(
     if 1 not in scenarios:
         pytest.skip(f"no example DAG with a {SEED_TASK!r} task was found")
     s = scenarios[1]
-    assert runs.wait_run(s.dag_id, s.run_id, timeout=240) == "success", runs.states(s.dag_id, s.run_id)
+    _wait_deferred(runs, s, stack)
+    name = _execution_name(rest, s)
+    emulator.complete(PROJECT, DOMAIN, name)
+    assert runs.wait_run(s.dag_id, s.run_id, timeout=180) == "success", runs.states(s.dag_id, s.run_id)
     assert all(state == "success" for state in runs.states(s.dag_id, s.run_id).values())
 
-    name = _execution_name(rest, s)
     assert rest.xcom(s.dag_id, s.run_id, s.task_id) == name  # return value = execution name
     assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED"
     assert stack.emulator is not None
@@ -144,7 +150,7 @@ def test_1_success_returns_the_execution_name_and_links_the_console(
 
 
 def test_2_twenty_mapped_tasks_wait_deferred_without_worker_slots(
-    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
 ) -> None:
     s = scenarios[2]
     deferred = runs.wait_tasks(
@@ -157,6 +163,8 @@ def test_2_twenty_mapped_tasks_wait_deferred_without_worker_slots(
         what="all 20 mapped tasks DEFERRED",
     )
     assert sorted(i for _, i in deferred) == list(range(20))
+    for i in range(20):
+        stack.wait_defer_processed(s.dag_id, s.run_id, s.task_id, i)
     assert not [k for k, v in runs.states(s.dag_id, s.run_id).items() if v == "running"]
     names = [_execution_name(rest, s, i) for i in range(20)]
     assert len(set(names)) == 20
@@ -174,12 +182,15 @@ def test_2_twenty_mapped_tasks_wait_deferred_without_worker_slots(
 
 
 def test_3_flyte_failure_fails_the_task_with_flytes_message(
-    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
 ) -> None:
     s = scenarios[3]
-    assert runs.wait_run(s.dag_id, s.run_id, timeout=240) == "failed"
-    assert runs.states(s.dag_id, s.run_id)[(s.task_id, -1)] == "failed"
+    _wait_deferred(runs, s, stack)
     name = _execution_name(rest, s)
+    emulator.complete(PROJECT, DOMAIN, name)  # ends as scripted: FAILED with FAIL_MESSAGE
+
+    assert runs.wait_run(s.dag_id, s.run_id, timeout=180) == "failed"
+    assert runs.states(s.dag_id, s.run_id)[(s.task_id, -1)] == "failed"
     assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "FAILED"
     log = rest.task_log(s.dag_id, s.run_id, s.task_id)
     assert FAIL_MESSAGE in log, log[-3000:]
@@ -187,10 +198,10 @@ def test_3_flyte_failure_fails_the_task_with_flytes_message(
 
 
 def test_4_flyte_side_abort_fails_the_task_with_cause_and_principal(
-    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
 ) -> None:
     s = scenarios[4]
-    _wait_deferred(runs, s)
+    _wait_deferred(runs, s, stack)
     name = _execution_name(rest, s)
 
     emulator.terminate(PROJECT, DOMAIN, name, cause=ABORT_CAUSE, principal=ABORT_PRINCIPAL)
@@ -218,10 +229,10 @@ def test_7_execution_timeout_terminates_the_execution_and_fails_as_timeout(
 
 
 def test_5_marking_the_deferred_task_failed_aborts_the_execution_within_5s(
-    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
 ) -> None:
     s = scenarios[5]
-    _wait_deferred(runs, s)
+    _wait_deferred(runs, s, stack)
     name = _execution_name(rest, s)
     assert _phase(emulator.execution(PROJECT, DOMAIN, name)) in {"UNDEFINED", "QUEUED", "RUNNING"}
 
@@ -240,7 +251,7 @@ def test_6_triggerer_sigkill_and_restart_resumes_the_same_execution(
     scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
 ) -> None:
     s = scenarios[6]
-    _wait_deferred(runs, s)
+    _wait_deferred(runs, s, stack)
     name = _execution_name(rest, s)
     before = rest.task_instance(s.dag_id, s.run_id, s.task_id)
     old_triggerer = (before.get("triggerer_job") or {}).get("id")
@@ -289,7 +300,7 @@ def test_6_triggerer_sigkill_and_restart_resumes_the_same_execution(
 
 
 def test_8_admin_outage_of_30s_fails_no_task_and_all_resume(
-    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
 ) -> None:
     s = scenarios[8]
     runs.wait_tasks(
@@ -300,6 +311,8 @@ def test_8_admin_outage_of_30s_fails_no_task_and_all_resume(
         timeout=180,
         what="the 3 mapped tasks DEFERRED",
     )
+    for i in range(3):
+        stack.wait_defer_processed(s.dag_id, s.run_id, s.task_id, i)
     names = [_execution_name(rest, s, i) for i in range(3)]
     emulator.reset_counters()
 

@@ -20,6 +20,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -275,7 +276,7 @@ class ManagedProcess:
         try:
             self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", self.name)
+            log.info("%s did not stop in time; killing its process group", self.name)
         # Children of the leader (task runners, parsing processes) may outlive it: end the group.
         self.signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -575,6 +576,27 @@ class AirflowStack:
             interval=1.0,
             what="DAGs to be parsed",
             on_timeout=lambda: f"missing {sorted(missing)}",
+        )
+
+    def wait_defer_processed(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, timeout: float = 120.0
+    ) -> None:
+        """Wait until the scheduler has handled the executor event of a task's exit into DEFERRED.
+
+        Airflow 3.3.2 fails a task whose trigger fires *before* the scheduler processed that event and
+        the resumed try is already QUEUED/RUNNING ("executor reported ... success, but the task
+        instance's state attribute is queued"; apache/airflow#67287, #72716). Tests that end an
+        execution on purpose right after the task deferred wait for this first, as a real execution
+        (which takes longer than a scheduler loop) would.
+        """
+        pattern = re.compile(
+            rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
+            rf"run_id={re.escape(run_id)}, map_index={map_index},.*? state=deferred,"
+        )
+        poll_until(
+            lambda: pattern.search(self.component_log("scheduler")) is not None,
+            timeout=timeout,
+            what=f"the scheduler to process {dag_id}.{task_id}[{map_index}] deferring",
         )
 
     def add_dag_file(self, path: Path) -> Path:
