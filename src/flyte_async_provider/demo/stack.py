@@ -137,7 +137,7 @@ class FlyteTarget:
             return None
         if "://" in endpoint:
             endpoint = endpoint.split("://", 1)[1]
-        endpoint = endpoint.rstrip("/")
+        endpoint = endpoint.strip("/")  # also gRPC's "dns:///host:port"
         host, _, port_text = endpoint.partition(":")
         extra: dict[str, Any] = {}
         for var, key in (
