@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeTI, make_context
 
+from flyte_async_provider._compat import TaskDeferred
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import (
     FlyteConfigError,

@@ -6,14 +6,14 @@ import datetime
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import (
+from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeTI, make_context
+
+from flyte_async_provider._compat import (
     AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeTI, make_context
-
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import FlyteExecutionFailedError, FlyteExecutionTimedOutError
 from flyte_async_provider.hooks.flyte import FlyteHook

@@ -7,7 +7,11 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk import serde
+
+try:  # how trigger kwargs are stored: airflow.sdk.serde on 3.3, airflow.serialization.serde before
+    from airflow.sdk import serde
+except ImportError:
+    from airflow.serialization import serde  # type: ignore[no-redef]
 from airflow.triggers.base import TriggerEvent
 from trigger_support import DOMAIN, PROJECT, launch
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowTaskTimeout
+from airflow.sdk import BaseOperator
 
+from flyte_async_provider._compat import AirflowTaskTimeout, conf
 from flyte_async_provider.config import DEFAULT_CONN_ID
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
 from flyte_async_provider.hooks.flyte import ExecutionState, FlyteHook, validate_execution_name

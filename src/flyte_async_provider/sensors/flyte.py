@@ -16,10 +16,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import StartTriggerArgs
 
+from flyte_async_provider._compat import AirflowSkipException, conf
 from flyte_async_provider.config import DEFAULT_CONN_ID
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteExecutionError
 from flyte_async_provider.hooks.flyte import FlyteHook

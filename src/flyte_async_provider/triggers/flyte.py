@@ -126,7 +126,9 @@ class FlyteExecutionTrigger(BaseTrigger):
             payload = await self._watch()
         except asyncio.CancelledError:
             if not AIRFLOW_CALLS_ON_KILL:
-                await self._terminate_if_user_killed()
+                # Before 3.3 a cancel may be a user kill or a triggerer shutdown: act only on a known
+                # non-deferred state (Google providers' safe_to_cancel pattern).
+                await self._terminate_if_user_killed(unknown_means_stopped=False)
             raise
         yield TriggerEvent(dict(payload))
 
@@ -231,12 +233,15 @@ class FlyteExecutionTrigger(BaseTrigger):
         triggerer lost its heartbeat (apache/airflow PR #73454), so terminate only if the task is
         really no longer deferred.
         """
-        await self._terminate_if_user_killed()
+        await self._terminate_if_user_killed(unknown_means_stopped=True)
 
-    async def _terminate_if_user_killed(self) -> None:
+    async def _terminate_if_user_killed(self, *, unknown_means_stopped: bool) -> None:
         if not self.terminate_on_kill:
             return
-        if await self._task_still_deferred():
+        deferred = await self._task_still_deferred()
+        if deferred is None and not unknown_means_stopped:
+            return
+        if deferred:
             self.log.info(
                 "Trigger for %s cancelled but the task is still deferred (reassigned trigger): "
                 "leaving Flyte execution %s running.",
@@ -258,14 +263,14 @@ class FlyteExecutionTrigger(BaseTrigger):
         if terminated:
             self.log.info("Terminated Flyte execution %s: %s", self._execution_ref(), cause)
 
-    async def _task_still_deferred(self) -> bool:
-        """Ask the triggerer's supervisor for the task's state; unknown counts as not deferred."""
+    async def _task_still_deferred(self) -> bool | None:
+        """Ask the triggerer's supervisor whether the task is still deferred; None if unknown."""
         dag_id = self._ti_attr("dag_id", self.dag_id)
         task_id = self._ti_attr("task_id", self.flyte_task_id)
         run_id = self._ti_attr("run_id", self.run_id)
         map_index = int(self._ti_attr("map_index", self.map_index))
         if not (dag_id and task_id and run_id):
-            return False
+            return None
         try:
             from airflow.sdk.execution_time import task_runner
             from airflow.sdk.execution_time.comms import GetTaskStates
@@ -273,14 +278,14 @@ class FlyteExecutionTrigger(BaseTrigger):
             comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
             asend = getattr(comms, "asend", None)
             if asend is None:
-                return False
+                return None
             response = await asend(
                 GetTaskStates(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index)
             )
             states = getattr(response, "task_states", {}) or {}
         except Exception:
-            self.log.warning("Could not read the state of %s; treating it as stopped.", self._task_label())
-            return False
+            self.log.warning("Could not read the state of %s.", self._task_label())
+            return None
         key = task_id if map_index < 0 else f"{task_id}_{map_index}"
         return bool(states.get(run_id, {}).get(key) == "deferred")
 
