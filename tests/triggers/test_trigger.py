@@ -218,3 +218,20 @@ async def test_missing_connection_is_an_error_event() -> None:
     event = await single_event(make_trigger("no_such_flyte_conn", "x"), timeout=10)
     assert event["status"] == "error"
     assert "no_such_flyte_conn" in event["message"]
+
+
+async def test_on_kill_finishes_terminating_even_if_cancelled_again(
+    flyte_admin_emulator: Any, flyte_conn: str
+) -> None:
+    """Airflow 3.3 repeats the user-action cancel on every state sync; on_kill must still terminate."""
+    flyte_admin_emulator.script(Outcome.hang(), advance=Advance.after_reads(1), name_pattern="again-*")
+    launch(flyte_admin_emulator.grpc_endpoint, "again-1")
+    killing = asyncio.ensure_future(make_trigger(flyte_conn, "again-1").on_kill())
+    await asyncio.sleep(0)  # let on_kill start its work
+    killing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await killing
+    deadline = time.monotonic() + 10
+    while flyte_admin_emulator.execution(PROJECT, DOMAIN, "again-1").closure.phase not in (7, 9):
+        assert time.monotonic() < deadline, "the execution was never terminated"
+        await asyncio.sleep(0.05)
