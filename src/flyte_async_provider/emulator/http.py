@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .console import CONSOLE_PATH, console_handler
 from .errors import EmulatorError
 from .oauth import TOKEN_PATH, authorization_server_metadata, token_handler
 from .scripting import PHASE_NAMES, Advance, Outcome
@@ -144,6 +145,7 @@ def build_app(emu: FlyteAdminEmulator) -> web.Application:
     handler = control_handler(emu)
     app.router.add_route("POST", "/control/{op}", handler)
     app.router.add_route("GET", "/control/{op}", handler)
+    app.router.add_get(CONSOLE_PATH, console_handler(emu))
     if emu.authority is not None:
         authority = emu.authority
         app.router.add_post(TOKEN_PATH, token_handler(authority))  # type: ignore[arg-type]
