@@ -47,6 +47,31 @@ def airflow_db() -> Iterator[None]:
             os.environ[key] = value
 
 
+@pytest.fixture(autouse=True)
+def failure_callbacks_see_the_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give dag.test()'s failure callbacks ``context["exception"]``, as a deployed worker does.
+
+    Airflow's task runner (``task_runner.main()``) sets ``context["exception"]`` before ``finalize()``
+    runs the callbacks; the in-process supervisor behind ``dag.test()`` did not until
+    apache/airflow#64568 (3.1.8 lacks it, 3.3.2 has it). Before 3.3 mirror ``main()``; ``setdefault``
+    keeps this a no-op on any such version that already has the fix. 3.3+ runs unpatched.
+    """
+    import airflow
+    from airflow.sdk.execution_time import task_runner
+    from packaging.version import Version
+
+    if Version(airflow.__version__).release >= (3, 3):
+        return
+
+    real_finalize = task_runner.finalize
+
+    def finalize(ti: Any, state: Any, context: Any, log: Any, error: BaseException | None = None) -> Any:
+        context.setdefault("exception", error)
+        return real_finalize(ti, state, context, log, error)
+
+    monkeypatch.setattr(task_runner, "finalize", finalize)
+
+
 @pytest.fixture
 def flyte(airflow_db: None, flyte_admin_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A fresh emulator reachable through ``flyte_default`` (JSON connection in the environment)."""

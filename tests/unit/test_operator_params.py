@@ -142,7 +142,10 @@ def test_nested_inputs_and_names_are_templated() -> None:
 
 
 def test_dynamic_task_mapping_over_inputs_serializes() -> None:
-    from airflow.serialization.serialized_objects import DagSerialization
+    try:  # the DAG (de)serializer: DagSerialization on Airflow 3.3, SerializedDAG (same methods) on 3.1
+        from airflow.serialization.serialized_objects import DagSerialization
+    except ImportError:
+        from airflow.serialization.serialized_objects import SerializedDAG as DagSerialization
 
     with DAG("fan", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
         FlyteOperator.partial(task_id="train", launchplan_name=LP, poll_interval=1).expand(

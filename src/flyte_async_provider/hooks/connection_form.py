@@ -135,11 +135,19 @@ def legacy_form_widgets() -> dict[str, Any]:
     )
     from flask_babel import lazy_gettext  # type: ignore[import-not-found]
     from wtforms import BooleanField, IntegerField, PasswordField, StringField  # type: ignore[import-untyped]
+    from wtforms.validators import any_of  # type: ignore[import-untyped]
 
     widgets: dict[str, Any] = {}
     for f in EXTRA_FIELDS:
         label = lazy_gettext(f.label)
-        if f.type == "boolean":
+        if f.choices:  # the API server turns any_of into the same enum (a drop-down) as conn-fields
+            widgets[f.name] = StringField(
+                label,
+                description=f.description,
+                validators=[any_of([*f.choices, None])],
+                widget=BS3TextFieldWidget(),
+            )
+        elif f.type == "boolean":
             widgets[f.name] = BooleanField(label, description=f.description, default=bool(f.default))
         elif f.type == "integer":
             widgets[f.name] = IntegerField(label, description=f.description, widget=BS3TextFieldWidget())

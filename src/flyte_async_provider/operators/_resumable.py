@@ -1,7 +1,9 @@
-"""Stand-in for Airflow 3.3's ``ResumableJobMixin`` on older Airflow 3.x.
+"""Stand-in for Airflow 3.3's ``ResumableJobMixin`` on older Airflow 3.x (imported via ``_compat``).
 
-Without ``task_state_store`` nothing is persisted; the operator still re-attaches on retry through
-its deterministic per-try execution names (see :mod:`flyte_async_provider.operators.naming`).
+Airflow < 3.3 has no ``task_state_store``, so nothing is persisted: every try calls ``submit_job``,
+and the operator's deterministic per-try execution names carry retries instead (an earlier try's
+live execution is re-attached to, an unrecorded success is returned; see
+:mod:`flyte_async_provider.operators.naming` and ``FlyteOperator._launch_or_find``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from flyte_async_provider._compat import AirflowTaskTimeout, conf
+from flyte_async_provider._compat import AirflowTaskTimeout, ResumableJobMixin, conf
 from flyte_async_provider.config import DEFAULT_CONN_ID
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
 from flyte_async_provider.hooks.flyte import ExecutionState, FlyteHook, validate_execution_name
@@ -27,12 +27,6 @@ from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
-else:
-    try:  # Airflow >= 3.3: execution name kept in task_state_store across retries
-        from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
-    except ImportError:  # older Airflow 3.x: deterministic names alone
-        from flyte_async_provider.operators._resumable import ResumableJobMixin
 
 # Phases worth re-attaching to on retry. FAILING will end FAILED, but it is still live: launching a
 # second execution next to it would break "one live execution per task". ABORTING is already dying.
@@ -294,7 +288,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         return name_for_try(base, try_number, explicit=False)
 
     def submit_job(self, context: Context) -> dict[str, Any]:
-        """Launch this try's execution, unless an earlier try's execution is still running.
+        """Launch this try's execution, unless an earlier try's is still running or succeeded unrecorded.
 
         Returns the id kept in ``task_state_store``: the execution name plus the DAG run's
         ``clear_number``, so a retry can tell "my worker died" from "a user cleared me to run again".
@@ -303,19 +297,39 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         return {"execution": name, "clear_number": _clear_number(context)}
 
     def _launch_or_find(self, context: Context) -> str:
+        """This try's execution name: an earlier try's live or unrecorded-success one, else a new launch.
+
+        The most recent earlier try that left an execution decides: still live, re-attach; succeeded
+        (the worker died before Airflow recorded it), return its result; failed or aborted, launch
+        anew. This is what a retry does without ``task_state_store`` (Airflow < 3.3, ``durable=False``),
+        and it also covers a worker that died between CreateExecution and storing the name.
+        """
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
         for earlier in range(try_number - 1, max(0, try_number - 1 - MAX_PROBED_TRIES), -1):
             name = self._name_for_try(context, earlier)
             state = self.hook.find_execution(name)
-            if state is not None and state.phase.name in _ATTACHABLE:
+            if state is None:
+                continue  # that try launched nothing (it re-attached, or died before launching)
+            phase = state.phase.name
+            if phase in _ATTACHABLE:
                 self.log.info(
                     "Try %s: Flyte execution %s of try %s is still %s; re-attaching instead of launching.",
                     try_number,
                     name,
                     earlier,
-                    state.phase.name,
+                    phase,
                 )
                 return name
+            if phase == ExecutionPhase.SUCCEEDED.name and self._same_clear(context):
+                self.log.info(
+                    "Try %s: Flyte execution %s of try %s already SUCCEEDED; returning its result "
+                    "instead of launching.",
+                    try_number,
+                    name,
+                    earlier,
+                )
+                return name
+            break
         name = self._name_for_try(context, try_number)
         self.flyte_execution_name = name  # on_kill during the launch can still terminate it
         return self.hook.launch(
@@ -327,6 +341,14 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             inputs=dict(self.inputs),
             options=self.options,
         )
+
+    def _same_clear(self, context: Context) -> bool:
+        """Whether earlier tries' names belong to the current clear of the DAG run.
+
+        Generated names carry the run's ``clear_number``; a given ``execution_name`` does not, so its
+        earlier tries are known to be this clear's only while the run was never cleared.
+        """
+        return not self.execution_name or _clear_number(context) == 0
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """Phase name of a stored execution (``NOT_FOUND`` if Flyte no longer knows it).
