@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 
 # Oldest Airflow 3.x we support; `make test` also runs the non-e2e suite against it.
 COMPAT_AIRFLOW ?= 3.1.8
+# ...on the oldest supported Python when the machine has it (pyenv's 3.10 here), else $(PYTHON).
+COMPAT_PYTHON ?= $(or $(shell for p in $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 python3.10; do \
+	"$$p" -c 'import venv' 2>/dev/null && { echo "$$p"; break; }; done),$(PYTHON))
 COMPAT_VENV ?= .venv-airflow-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
@@ -19,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(COMPAT_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip uv
 	$(COMPAT_VENV)/bin/uv pip install -q --python $(COMPAT_VENV)/bin/python -e '.[dev]' 'apache-airflow==$(COMPAT_AIRFLOW)'
 	touch $(COMPAT_STAMP)

@@ -129,13 +129,21 @@ def legacy_field_behaviour() -> dict[str, Any]:
 
 def legacy_form_widgets() -> dict[str, Any]:
     """WTForms fields for Airflow < 3.2 (its API server mocks these imports when FAB is absent)."""
+    import importlib
+
     from flask_appbuilder.fieldwidgets import (  # type: ignore[import-not-found]
         BS3PasswordFieldWidget,
         BS3TextFieldWidget,
     )
     from flask_babel import lazy_gettext  # type: ignore[import-not-found]
     from wtforms import BooleanField, IntegerField, PasswordField, StringField  # type: ignore[import-untyped]
-    from wtforms.validators import any_of  # type: ignore[import-untyped]
+
+    # Airflow 3.1's API server mocks wtforms and patches ``wtforms.validators.any_of``; Python 3.10's
+    # mock.patch patches the ``validators`` attribute of the ``wtforms`` mock, 3.11+ the
+    # ``sys.modules`` entry. Use both (the same function with real wtforms) so either gets the drop-down.
+    module = importlib.import_module("wtforms.validators")
+    attribute = getattr(importlib.import_module("wtforms"), "validators", module)
+    any_ofs = list({id(f): f for f in (module.any_of, attribute.any_of)}.values())
 
     widgets: dict[str, Any] = {}
     for f in EXTRA_FIELDS:
@@ -144,7 +152,7 @@ def legacy_form_widgets() -> dict[str, Any]:
             widgets[f.name] = StringField(
                 label,
                 description=f.description,
-                validators=[any_of([*f.choices, None])],
+                validators=[any_of([*f.choices, None]) for any_of in any_ofs],
                 widget=BS3TextFieldWidget(),
             )
         elif f.type == "boolean":
