@@ -116,11 +116,13 @@ async def test_flyte_timeout_is_timed_out(flyte_admin_emulator: Any, flyte_conn:
     assert (event["status"], event["phase"]) == ("timed_out", "TIMED_OUT")
 
 
-async def test_already_terminal_execution_yields_at_once(flyte_admin_emulator: Any, flyte_conn: str) -> None:
+async def test_already_terminal_execution_yields_on_the_first_read_not_a_poll_interval_later(
+    flyte_admin_emulator: Any, flyte_conn: str
+) -> None:
     flyte_admin_emulator.script(Outcome.succeed(), advance=Advance.manual(), name_pattern="done-*")
     launch(flyte_admin_emulator.grpc_endpoint, "done-1")
     flyte_admin_emulator.complete(PROJECT, DOMAIN, "done-1")
-    event = await single_event(make_trigger(flyte_conn, "done-1", poll_interval=60), timeout=10)
+    event = await single_event(make_trigger(flyte_conn, "done-1", poll_interval=60), timeout=15)
     assert event["status"] == "success"
 
 

@@ -137,9 +137,16 @@ class StatusPoller:
 
     # ------------------------------------------------------------------ public
     async def watch(
-        self, name: str, poll_interval: float = 5.0, not_found_grace: float = 60.0
+        self,
+        name: str,
+        poll_interval: float = 5.0,
+        not_found_grace: float = 60.0,
+        first_read_delay: float = FIRST_READ_DELAY,
     ) -> AsyncGenerator[ExecutionStatus, None]:
         """Yield the execution's status on every phase change; the last one is terminal.
+
+        The first read happens ``first_read_delay`` seconds after subscribing (batched with any
+        watcher due by then); later reads every ``poll_interval``.
 
         Raises FlyteNotFoundError once the execution was missing for ``not_found_grace`` seconds since
         this watch started, FlyteAuthError when the credentials are rejected. Transient errors and
@@ -147,7 +154,9 @@ class StatusPoller:
         """
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
-        watcher = self._subscribe(name, float(poll_interval), float(not_found_grace))
+        watcher = self._subscribe(
+            name, float(poll_interval), float(not_found_grace), max(FIRST_READ_DELAY, first_read_delay)
+        )
         try:
             while True:
                 item = await watcher.next()
@@ -181,10 +190,10 @@ class StatusPoller:
             self._task = None
 
     # ------------------------------------------------------------------ subscriptions
-    def _subscribe(self, name: str, interval: float, grace: float) -> _Watcher:
+    def _subscribe(self, name: str, interval: float, grace: float, first_read: float) -> _Watcher:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        watcher = _Watcher(name, interval, now + grace, now + FIRST_READ_DELAY)
+        watcher = _Watcher(name, interval, now + grace, now + first_read)
         self._watchers.setdefault(name, []).append(watcher)
         self._count += 1
         self._schedule(watcher)

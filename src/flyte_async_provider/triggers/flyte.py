@@ -34,9 +34,24 @@ AIRFLOW_CALLS_ON_KILL = "on_kill" in BaseTrigger.__dict__
 # Termination work outlives the trigger's own task: Airflow 3.3 re-sends the user-action cancel on every
 # triggerer state sync, which would cancel an on_kill() mid-RPC. Strong refs keep the tasks alive.
 _kill_tasks: set[asyncio.Task[None]] = set()
+# The operator checked the status just before deferring, and Airflow 3.3.2 fails a task whose trigger
+# fires before the scheduler has processed the deferral (apache/airflow#67287): wait this long (at most
+# one poll interval) before the first read.
+FIRST_READ_DELAY_SECONDS = 5.0
 # Event loops whose triggerer supervisor has been asked one task-state question (see _prime_supervisor).
 _primed_loops: set[int] = set()
 
+
+
+def task_instance_kwargs(ti: Any) -> dict[str, Any]:
+    """The trigger's ``dag_id``, ``task_id``, ``run_id`` and ``map_index`` from the deferring task instance."""
+    map_index = getattr(ti, "map_index", -1)
+    return {
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "run_id": ti.run_id,
+        "map_index": -1 if map_index is None else int(map_index),
+    }
 
 class FlyteExecutionTrigger(BaseTrigger):
     """Wait for a Flyte execution to end and resume the task with one :class:`FlyteEventPayload`.
@@ -200,7 +215,10 @@ class FlyteExecutionTrigger(BaseTrigger):
 
         poller = get_status_poller(config, self.project, self.domain)
         watch = poller.watch(
-            self.execution_name, poll_interval=self.poll_interval, not_found_grace=self.not_found_grace
+            self.execution_name,
+            poll_interval=self.poll_interval,
+            not_found_grace=self.not_found_grace,
+            first_read_delay=min(self.poll_interval, FIRST_READ_DELAY_SECONDS),
         )
         last: ExecutionPhase | None = None
         async with contextlib.aclosing(watch) as statuses:
