@@ -26,7 +26,7 @@ from flyteidl.admin import common_pb2, execution_pb2
 from flyteidl.core import identifier_pb2, literals_pb2
 
 from . import filters as flt
-from .entities import EntityStore, parse_token, validate_identifier
+from .entities import EntityStore, check_list_request, parse_token, validate_identifier
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .literals import check_inputs, default_literal, python_to_literal
 from .records import ACTIVE, ExecutionRecord, record_from_state, record_state
@@ -249,7 +249,7 @@ class Backend:
             by_name[name] = rec
             self._save(rec)
             self._evaluate(rec, rec.created_at)
-        return identifier_pb2.WorkflowExecutionIdentifier(project=project, domain=domain, name=name)
+        return _execution_id(project, domain, name)
 
     def _generate_name(self, taken: dict[str, ExecutionRecord]) -> str:
         while True:
@@ -293,30 +293,33 @@ class Backend:
             )
         return rec
 
+    def _evaluated(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> tuple[ExecutionRecord, float]:
+        """Under the lock: the execution brought up to now, and that now."""
+        rec = self._find(ident)
+        now = self._clock()
+        self._evaluate(rec, now)
+        return rec, now
+
     def get_execution_bytes(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> bytes:
         """GetExecution: the serialized admin.Execution; counts as one status read."""
         with self._lock:
-            rec = self._find(ident)
-            now = self._clock()
-            self._evaluate(rec, now)
+            rec, now = self._evaluated(ident)
             payload = full_bytes(rec)
             self._count_read(rec, now)
             return payload
 
     def execution(self, project: str, domain: str, name: str) -> execution_pb2.Execution:
         """Current state for the control API (no read counted)."""
-        ident = identifier_pb2.WorkflowExecutionIdentifier(project=project, domain=domain, name=name)
+        ident = _execution_id(project, domain, name)
         with self._lock:
-            rec = self._find(ident)
-            self._evaluate(rec, self._clock())
+            rec, _ = self._evaluated(ident)
             return execution_pb2.Execution.FromString(full_bytes(rec))
 
     def get_execution_data(
         self, ident: identifier_pb2.WorkflowExecutionIdentifier
     ) -> execution_pb2.WorkflowExecutionGetDataResponse:
         with self._lock:
-            rec = self._find(ident)
-            self._evaluate(rec, self._clock())
+            rec, _ = self._evaluated(ident)
             response = execution_pb2.WorkflowExecutionGetDataResponse()
             response.full_inputs.CopyFrom(rec.inputs)
             if rec.outputs is not None:
@@ -334,12 +337,7 @@ class Backend:
         token: str = "",
     ) -> ListResult:
         """ListExecutions; each execution on the page counts as one status read."""
-        if not project:
-            raise InvalidArgument("missing project")
-        if not domain:
-            raise InvalidArgument("missing domain")
-        if limit <= 0:
-            raise InvalidArgument("invalid value for limit")
+        check_list_request(project, domain, limit)
         parsed = flt.parse_filters(filters, flt.EXECUTION)
         if sort is not None:
             if sort.key not in flt.COLUMNS[flt.EXECUTION]:
@@ -396,11 +394,9 @@ class Backend:
     # -- executions: change -----------------------------------------------------------------------
     def terminate(self, project: str, domain: str, name: str, cause: str, principal: str = "") -> None:
         """TerminateExecution: ABORTING now (with abort metadata), ABORTED after one more step."""
-        ident = identifier_pb2.WorkflowExecutionIdentifier(project=project, domain=domain, name=name)
+        ident = _execution_id(project, domain, name)
         with self._lock:
-            rec = self._find(ident)
-            now = self._clock()
-            self._evaluate(rec, now)
+            rec, now = self._evaluated(ident)
             if rec.terminal:
                 raise FailedPrecondition(
                     f"Cannot abort an already terminated workflow execution (phase {PHASE_NAMES[rec.phase]})"
@@ -423,11 +419,9 @@ class Backend:
 
     def advance(self, project: str, domain: str, name: str) -> str:
         """One phase step now (any advance mode); returns the new phase name."""
-        ident = identifier_pb2.WorkflowExecutionIdentifier(project=project, domain=domain, name=name)
+        ident = _execution_id(project, domain, name)
         with self._lock:
-            rec = self._find(ident)
-            now = self._clock()
-            self._evaluate(rec, now)
+            rec, now = self._evaluated(ident)
             if rec.terminal:
                 raise FailedPrecondition(f"execution {name} is already {PHASE_NAMES[rec.phase]}")
             if not self._step(rec, now):
@@ -438,11 +432,9 @@ class Backend:
 
     def complete(self, project: str, domain: str, name: str, outcome: Outcome | None = None) -> str:
         """Jump to the terminal phase of ``outcome`` (default: its own; a hang completes as success)."""
-        ident = identifier_pb2.WorkflowExecutionIdentifier(project=project, domain=domain, name=name)
+        ident = _execution_id(project, domain, name)
         with self._lock:
-            rec = self._find(ident)
-            now = self._clock()
-            self._evaluate(rec, now)
+            rec, now = self._evaluated(ident)
             if rec.terminal:
                 raise FailedPrecondition(f"execution {name} is already {PHASE_NAMES[rec.phase]}")
             self._complete(rec, outcome, now)
@@ -510,6 +502,10 @@ class Backend:
         with self._lock:
             self._executions.setdefault((rec.project, rec.domain), {})[rec.name] = rec
             self._seq = max(self._seq, rec.seq)
+
+
+def _execution_id(project: str, domain: str, name: str) -> identifier_pb2.WorkflowExecutionIdentifier:
+    return identifier_pb2.WorkflowExecutionIdentifier(project=project, domain=domain, name=name)
 
 
 def _by_seq(rec: ExecutionRecord) -> int:

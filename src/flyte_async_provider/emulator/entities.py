@@ -424,12 +424,7 @@ def list_entities(
     token: str,
 ) -> tuple[list[EntityRecord[Any]], str]:
     """flyteadmin's list rules for tasks/workflows/launch plans: validate, filter, sort, page."""
-    if not project:
-        raise InvalidArgument("missing project")
-    if not domain:
-        raise InvalidArgument("missing domain")
-    if limit <= 0:
-        raise InvalidArgument("invalid value for limit")
+    check_list_request(project, domain, limit)
     offset = parse_token(token)
     parsed = flt.parse_filters(filters, entity)
     selected = []
@@ -447,6 +442,16 @@ def list_entities(
         )
     page = selected[offset : offset + limit]
     return page, (str(offset + len(page)) if len(page) == limit else "")
+
+
+def check_list_request(project: str, domain: str, limit: int) -> None:
+    """What flyteadmin checks first in every project/domain list request, in its order."""
+    if not project:
+        raise InvalidArgument("missing project")
+    if not domain:
+        raise InvalidArgument("missing domain")
+    if limit <= 0:
+        raise InvalidArgument("invalid value for limit")
 
 
 def parse_token(token: str) -> int:

@@ -30,7 +30,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 
 from .backend import Backend
-from .entities import DOMAINS, entity_column, list_entities
+from .entities import DOMAINS, check_list_request, entity_column, list_entities
 from .errors import EmulatorError, InvalidArgument, Unimplemented
 from .faults import Faults
 from .oauth import TOKEN_PATH, TokenAuthority, authorization_server_metadata
@@ -46,6 +46,13 @@ Impl = Callable[[Any, str], Any]
 
 def _serialize(response: Any) -> bytes:
     return response if isinstance(response, bytes) else bytes(response.SerializeToString())
+
+
+_ENTITY_LETTER = {"task": "t", "workflow": "w", "launch_plan": "l"}
+
+
+def _sort_by(req: Any) -> common_pb2.Sort | None:
+    return req.sort_by if req.HasField("sort_by") else None
 
 
 class AdminImpl:
@@ -124,12 +131,7 @@ class AdminImpl:
     def ListActiveLaunchPlans(
         self, req: launch_plan_pb2.ActiveLaunchPlanListRequest, principal: str
     ) -> launch_plan_pb2.LaunchPlanList:
-        if not req.project:
-            raise InvalidArgument("missing project")
-        if not req.domain:
-            raise InvalidArgument("missing domain")
-        if req.limit <= 0:
-            raise InvalidArgument("invalid value for limit")
+        check_list_request(req.project, req.domain, req.limit)
         rows = self.b.entities.active_launch_plans(req.project, req.domain)
         page, token = list_entities(
             rows,
@@ -138,7 +140,7 @@ class AdminImpl:
             req.domain,
             "",
             "",
-            req.sort_by if req.HasField("sort_by") else None,
+            _sort_by(req),
             req.limit,
             req.token,
         )
@@ -151,7 +153,7 @@ class AdminImpl:
         return launch_plan_pb2.LaunchPlanUpdateResponse()
 
     def _list(self, kind: str, req: common_pb2.ResourceListRequest) -> tuple[list[Any], str]:
-        entity = {"task": "t", "workflow": "w", "launch_plan": "l"}[kind]
+        entity = _ENTITY_LETTER[kind]
         return list_entities(
             self.b.entities.rows(kind),
             entity,
@@ -159,7 +161,7 @@ class AdminImpl:
             req.id.domain,
             req.id.name,
             req.filters,
-            req.sort_by if req.HasField("sort_by") else None,
+            _sort_by(req),
             req.limit,
             req.token,
         )
@@ -167,7 +169,7 @@ class AdminImpl:
     def _list_ids(
         self, kind: str, req: common_pb2.NamedEntityIdentifierListRequest
     ) -> common_pb2.NamedEntityIdentifierList:
-        entity = {"task": "t", "workflow": "w", "launch_plan": "l"}[kind]
+        entity = _ENTITY_LETTER[kind]
         rows = self.b.entities.rows(kind)
         latest: dict[str, Any] = {}
         for row in sorted(rows, key=lambda r: r.seq):
@@ -179,7 +181,7 @@ class AdminImpl:
             req.domain,
             "",
             req.filters,
-            req.sort_by if req.HasField("sort_by") else None,
+            _sort_by(req),
             req.limit,
             req.token,
         )
@@ -216,7 +218,7 @@ class AdminImpl:
             req.id.domain,
             req.id.name,
             req.filters,
-            req.sort_by if req.HasField("sort_by") else None,
+            _sort_by(req),
             req.limit,
             req.token,
         )
