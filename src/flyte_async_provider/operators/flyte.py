@@ -412,15 +412,13 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def _defer_or_finish(self, name: str, context: Context) -> None:
         """Check once: finish now if already over, else hand the watch to the triggerer."""
-        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
+        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger, task_instance_kwargs
 
         state = self.hook.get_execution_state(name)
         if state.is_terminal:
             self.log.info("Flyte execution %s already ended %s; not deferring.", name, state.phase.name)
             raise_for_event(state.to_event())
             return
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
         self.defer(
             trigger=FlyteExecutionTrigger(
                 conn_id=self.flyte_conn_id,
@@ -430,10 +428,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 poll_interval=float(self.poll_interval),
                 deadline=self._deadline(),
                 terminate_on_kill=self.terminate_on_kill,
-                dag_id=ti.dag_id,
-                task_id=ti.task_id,
-                run_id=ti.run_id,
-                map_index=-1 if map_index is None else int(map_index),
+                **task_instance_kwargs(context["ti"]),
             ),
             method_name="execute_complete",
         )

@@ -151,10 +151,8 @@ class FlyteSensor(BaseSensorOperator):
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
-        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
+        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger, task_instance_kwargs
 
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
         self.defer(
             trigger=FlyteExecutionTrigger(
                 conn_id=self.flyte_conn_id,
@@ -164,10 +162,7 @@ class FlyteSensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 deadline=None,
                 terminate_on_kill=False,
-                dag_id=ti.dag_id,
-                task_id=ti.task_id,
-                run_id=ti.run_id,
-                map_index=-1 if map_index is None else int(map_index),
+                **task_instance_kwargs(context["ti"]),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)),

@@ -42,9 +42,8 @@ FIRST_READ_DELAY_SECONDS = 5.0
 _primed_loops: set[int] = set()
 
 
-
 def task_instance_kwargs(ti: Any) -> dict[str, Any]:
-    """The trigger's ``dag_id``, ``task_id``, ``run_id`` and ``map_index`` from the deferring task instance."""
+    """``dag_id``, ``task_id``, ``run_id`` and ``map_index`` of the deferring task instance."""
     map_index = getattr(ti, "map_index", -1)
     return {
         "dag_id": ti.dag_id,
@@ -52,6 +51,7 @@ def task_instance_kwargs(ti: Any) -> dict[str, Any]:
         "run_id": ti.run_id,
         "map_index": -1 if map_index is None else int(map_index),
     }
+
 
 class FlyteExecutionTrigger(BaseTrigger):
     """Wait for a Flyte execution to end and resume the task with one :class:`FlyteEventPayload`.
