@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-
-from flyte_testing import connection_json
 
 DAG_FILES = Path(__file__).resolve().parent / "dag_files"
 BUNDLES = json.dumps(
@@ -73,10 +68,6 @@ def failure_callbacks_see_the_exception(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture
-def flyte(airflow_db: None, flyte_admin_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A fresh emulator reachable through ``flyte_default`` (JSON connection in the environment)."""
-    from flyte_async_provider.connections import clear_connection_cache
-
-    monkeypatch.setenv("AIRFLOW_CONN_FLYTE_DEFAULT", connection_json(flyte_admin_emulator))
-    clear_connection_cache()
-    return flyte_admin_emulator
+def flyte(airflow_db: None, flyte: Any) -> Any:
+    """The emulator behind ``flyte_default`` (see tests/conftest.py), with the metadata DB migrated first."""
+    return flyte
