@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from emulator_helpers import create_request
+from flyte_testing import self_signed_certificate
 from flyteidl.admin import version_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import EmulatorControlClient, FlyteAdminEmulator, TlsSettings
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture
 def tls_emulator(
     tmp_path: Path, flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator]
 ) -> tuple[FlyteAdminEmulator, Path]:
-    cert_file, key_file = self_signed(tmp_path)
+    cert_file, key_file = self_signed_certificate(tmp_path)
     return flyte_admin_emulator_factory(tls=TlsSettings(str(cert_file), str(key_file))), cert_file
 
 
