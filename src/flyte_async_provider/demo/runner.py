@@ -23,24 +23,14 @@ from typing import Any, TextIO
 from flyte_async_provider.demo.rest import FINISHED_RUN_STATES, AirflowApiError, AirflowRestClient
 from flyte_async_provider.demo.runs import DagRuns, TaskKey
 from flyte_async_provider.demo.stack import AirflowStack, FlyteTarget, StackError, StackSettings
+from flyte_async_provider.phases import ExecutionPhase
 
 DEFAULT_DAG_ID = "example_flyte"
 EXAMPLE_LAUNCH_PLAN = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
 XCOM_EXECUTION_NAME_KEY = "flyte_execution_name"
 XCOM_CONSOLE_URL_KEY = "flyte_console_url"
-TERMINAL_PHASES = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
-PHASE_NAMES = (
-    "UNDEFINED",
-    "QUEUED",
-    "RUNNING",
-    "SUCCEEDING",
-    "SUCCEEDED",
-    "FAILING",
-    "FAILED",
-    "ABORTED",
-    "TIMED_OUT",
-    "ABORTING",
-)
+TERMINAL_PHASES = frozenset(p.name for p in ExecutionPhase if p.is_terminal)
+PHASE_NAMES = tuple(p.name for p in ExecutionPhase)
 _EXECUTION_URL = re.compile(r"/executions/([a-z][a-z0-9-]*)/?$")
 
 

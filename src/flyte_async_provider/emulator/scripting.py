@@ -11,20 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flyte_async_provider.phases import ExecutionPhase
+
 # core.WorkflowExecution.Phase values (flyteidl), kept here as ints so the hot path stays cheap.
 UNDEFINED, QUEUED, RUNNING, SUCCEEDING, SUCCEEDED, FAILING, FAILED, ABORTED, TIMED_OUT, ABORTING = range(10)
-PHASE_NAMES = (
-    "UNDEFINED",
-    "QUEUED",
-    "RUNNING",
-    "SUCCEEDING",
-    "SUCCEEDED",
-    "FAILING",
-    "FAILED",
-    "ABORTED",
-    "TIMED_OUT",
-    "ABORTING",
-)
+PHASE_NAMES = tuple(p.name for p in ExecutionPhase)
 TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED, ABORTED, TIMED_OUT})
 ABORT_PATH: tuple[int, ...] = (ABORTING, ABORTED)
 
