@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 from emulator_helpers import DOMAIN, LP_NAME, PROJECT
-from flytekit.configuration import Config, PlatformConfig
 from flytekit.models.core.execution import WorkflowExecutionPhase
 from flytekit.remote import FlyteRemote
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
-
-
-@pytest.fixture
-def remote(flyte_admin_emulator: FlyteAdminEmulator) -> FlyteRemote:
-    config = Config(platform=PlatformConfig(endpoint=flyte_admin_emulator.grpc_endpoint, insecure=True))
-    return FlyteRemote(config, default_project=PROJECT, default_domain=DOMAIN)
 
 
 def test_flyteremote_round_trip(remote: FlyteRemote, flyte_admin_emulator: FlyteAdminEmulator) -> None:

@@ -16,7 +16,6 @@ from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.core import identifier_pb2
 from flyteidl.service import admin_pb2_grpc
-from flytekit.configuration import Config, PlatformConfig
 from flytekit.exceptions.user import FlyteEntityNotExistException, FlyteInvalidInputException
 from flytekit.models.core.execution import WorkflowExecutionPhase
 from flytekit.remote import FlyteRemote
@@ -41,12 +40,6 @@ def rpc_error(call: Callable[[], object]) -> grpc.RpcError:
         call()
     assert isinstance(err.value, grpc.RpcError)
     return err.value
-
-
-@pytest.fixture
-def remote(flyte_admin_emulator: FlyteAdminEmulator) -> FlyteRemote:
-    config = Config(platform=PlatformConfig(endpoint=flyte_admin_emulator.grpc_endpoint, insecure=True))
-    return FlyteRemote(config, default_project=PROJECT, default_domain=DOMAIN)
 
 
 def test_flyteremote_executes_a_registered_task(
