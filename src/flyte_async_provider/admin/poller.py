@@ -42,6 +42,8 @@ DEFAULT_PARALLEL_BATCHES = 4
 COALESCE_SECONDS = 0.2
 # A new watcher waits this long before its first read, so a burst of subscriptions shares one batch.
 FIRST_READ_DELAY = 0.05
+# At most this many watchers are woken per event-loop iteration when statuses change.
+DELIVERY_SLICE = 8
 # Isolated transient errors are absorbed by these quick retries; only a persistent failure is an outage.
 POLL_RETRY = RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=1.0)
 # Names Flyte accepts (^[a-z][a-z\-0-9]*$, <= 63); anything else is read alone, never put in a filter.
@@ -330,8 +332,14 @@ class StatusPoller:
                     records[name] = outcome
         self._account(errors.values(), len(names))
         now = asyncio.get_running_loop().time()
+        woken = 0
         for name, record in records.items():
-            self._deliver(name, record)
+            woken += self._deliver(name, record)
+            if woken >= DELIVERY_SLICE:
+                # Each delivery readies a trigger task; let the loop run a slice of them before waking
+                # more, so 1,000 executions ending together never stall the triggerer in one step.
+                woken = 0
+                await asyncio.sleep(0)
         for name, error in errors.items():
             self._on_error(name, error, now)
         backoff = self._backoff()
@@ -369,9 +377,11 @@ class StatusPoller:
             return exc
 
     # ------------------------------------------------------------------ outcomes
-    def _deliver(self, name: str, record: Any) -> None:
+    def _deliver(self, name: str, record: Any) -> int:
+        """Push the status to watchers that have not seen this phase; return how many were woken."""
         phase = int(record.closure.phase)
         status: ExecutionStatus | None = None
+        woken = 0
         for watcher in list(self._watchers.get(name, ())):
             if watcher.last_phase == phase:
                 continue
@@ -379,8 +389,10 @@ class StatusPoller:
                 status = ExecutionStatus.from_proto(record)
             watcher.last_phase = phase
             watcher.push(status)
+            woken += 1
             if phase in _TERMINAL:
                 self._unsubscribe(watcher)  # done: stop polling it; watch() returns after the yield
+        return woken
 
     def _on_error(self, name: str, error: FlyteAdminError, now: float) -> None:
         if error.code == "NOT_FOUND":
