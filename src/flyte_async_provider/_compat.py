@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import conf
@@ -43,6 +43,42 @@ else:
 # True where Airflow has task_state_store (3.3+): only there does ResumableJobMixin persist anything.
 HAS_TASK_STATE_STORE: bool = ResumableJobMixin.__module__ == "airflow.sdk.bases.resumablejobmixin"
 
+
+def has_task_success_listeners() -> bool:
+    """Whether a plugin listens to ``on_task_instance_success`` (the worker calls it; a trigger can't).
+
+    Airflow 3.3's task SDK keeps its own listener manager; 3.1 has only the core one.
+    """
+    try:
+        from airflow.sdk.listener import get_listener_manager
+    except ImportError:  # Airflow 3.1
+        from airflow.listeners.listener import get_listener_manager  # type: ignore[assignment]
+    manager = get_listener_manager()
+    hook = getattr(manager.pm.hook, "on_task_instance_success", None) if hasattr(manager, "pm") else None
+    if hook is None:
+        return bool(getattr(manager, "has_listeners", False))
+    return bool(hook.get_hookimpls())
+
+
+async def apush_xcom(key: str, value: Any, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+    """Push an XCom from a trigger exactly as a worker would (same XCom backend serialization).
+
+    ``TaskSuccessEvent(xcoms=...)`` stores values JSON-encoded as strings on every 3.x (downstream tasks
+    would read ``'5'`` for ``5``), so triggers that end a task push through the supervisor instead.
+    """
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import SetXCom
+    from airflow.sdk.execution_time.xcom import XCom  # the configured backend class
+
+    aset = getattr(XCom, "aset", None)
+    if aset is not None:  # Airflow >= 3.3
+        await aset(key, value, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index)
+        return
+    ids: dict[str, Any] = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": map_index}
+    serialized = XCom.serialize_value(value=value, key=key, **ids)
+    await task_runner.SUPERVISOR_COMMS.asend(SetXCom(key=key, value=serialized, **ids))
+
+
 __all__ = [
     "HAS_TASK_STATE_STORE",
     "AirflowRescheduleException",
@@ -51,5 +87,7 @@ __all__ = [
     "AirflowTaskTimeout",
     "ResumableJobMixin",
     "TaskDeferred",
+    "apush_xcom",
     "conf",
+    "has_task_success_listeners",
 ]

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from flyte_async_provider.exceptions import (
     FlyteAdminError,
@@ -66,6 +66,13 @@ class FlyteExecutionTrigger(BaseTrigger):
     :param terminate_on_kill: terminate the execution when a user kills the deferred task.
     :param not_found_grace: seconds an execution may be reported missing before the watch gives up.
     :param dag_id: names the task in termination causes when the triggerer gives no task instance.
+    :param end_from_trigger: on success, push the task's return value from here and end the task
+        (``TaskSuccessEvent``) instead of resuming it on a worker. The operator sets it only where
+        skipping the worker changes nothing for the user (see docs/trigger.md).
+    :param fetch_outputs: with ``end_from_trigger``, the return value is the execution's outputs, decoded
+        here when they are plain values (otherwise the task resumes on a worker, which uses flytekit).
+    :param push_return_value: with ``end_from_trigger``, push ``return_value`` (the task's
+        ``do_xcom_push``).
     """
 
     def __init__(
@@ -82,6 +89,9 @@ class FlyteExecutionTrigger(BaseTrigger):
         task_id: str | None = None,
         run_id: str | None = None,
         map_index: int = -1,
+        end_from_trigger: bool = False,
+        fetch_outputs: bool = False,
+        push_return_value: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
@@ -99,6 +109,10 @@ class FlyteExecutionTrigger(BaseTrigger):
         self.flyte_task_id = task_id
         self.run_id = run_id
         self.map_index = int(map_index)
+        self.end_from_trigger = bool(end_from_trigger)
+        self.fetch_outputs = bool(fetch_outputs)
+        self.push_return_value = bool(push_return_value)
+        self._resolved_config: FlyteConnectionConfig | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Primitives only: these kwargs are stored as JSON in Airflow's database."""
@@ -117,6 +131,9 @@ class FlyteExecutionTrigger(BaseTrigger):
                 "task_id": self.flyte_task_id,
                 "run_id": self.run_id,
                 "map_index": self.map_index,
+                "end_from_trigger": self.end_from_trigger,
+                "fetch_outputs": self.fetch_outputs,
+                "push_return_value": self.push_return_value,
             },
         )
 
@@ -132,13 +149,19 @@ class FlyteExecutionTrigger(BaseTrigger):
         value = getattr(ti, name, None) if ti is not None else None
         return fallback if value is None else value
 
+    def _task_ids(self) -> dict[str, Any]:
+        """``dag_id``, ``task_id``, ``run_id``, ``map_index`` of the task (None where unknown)."""
+        return {
+            "dag_id": self._ti_attr("dag_id", self.dag_id),
+            "task_id": self._ti_attr("task_id", self.flyte_task_id),
+            "run_id": self._ti_attr("run_id", self.run_id),
+            "map_index": int(self._ti_attr("map_index", self.map_index)),
+        }
+
     def _task_label(self) -> str:
-        dag_id = self._ti_attr("dag_id", self.dag_id) or "?"
-        task_id = self._ti_attr("task_id", self.flyte_task_id) or "?"
-        run_id = self._ti_attr("run_id", self.run_id) or "?"
-        map_index = int(self._ti_attr("map_index", self.map_index))
-        mapped = f"[{map_index}]" if map_index >= 0 else ""
-        return f"DAG {dag_id}, task {task_id}{mapped}, run {run_id}"
+        ids = self._task_ids()
+        mapped = f"[{ids['map_index']}]" if ids["map_index"] >= 0 else ""
+        return f"DAG {ids['dag_id'] or '?'}, task {ids['task_id'] or '?'}{mapped}, run {ids['run_id'] or '?'}"
 
     # ------------------------------------------------------------------ run
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -152,7 +175,45 @@ class FlyteExecutionTrigger(BaseTrigger):
                 # non-deferred state (Google providers' safe_to_cancel pattern).
                 await self._shielded_kill(unknown_means_stopped=False)
             raise
+        if payload["status"] == "success" and self.end_from_trigger and await self._end_task(payload):
+            yield TaskSuccessEvent()
+            return
         yield TriggerEvent(dict(payload))
+
+    async def _end_task(self, payload: FlyteEventPayload) -> bool:
+        """Push what a resumed worker would have pushed; False (resume on a worker) if we cannot."""
+        ids = self._task_ids()
+        if not (ids["dag_id"] and ids["task_id"] and ids["run_id"] and self._resolved_config):
+            return False
+        value: Any = payload["execution"]
+        if self.fetch_outputs:
+            from flyte_async_provider.admin import get_admin_client
+            from flyte_async_provider.admin.outputs import NotPlainOutputs, plain_outputs
+
+            try:
+                data = await get_admin_client(self._resolved_config).get_execution_data(
+                    self.project, self.domain, self.execution_name
+                )
+                value = plain_outputs(data)
+            except NotPlainOutputs as exc:
+                self.log.info("Outputs need flytekit (%s): the task resumes on a worker to fetch them.", exc)
+                return False
+            except FlyteAdminError as exc:
+                self.log.warning("Could not read the outputs here (%s): the task resumes on a worker.", exc)
+                return False
+        if self.push_return_value:
+            from flyte_async_provider._compat import apush_xcom
+
+            try:
+                await apush_xcom("return_value", value, **ids)
+            except Exception as exc:  # no supervisor to push through (e.g. dag.test()): the worker will
+                self.log.info("Cannot push XCom from the trigger (%s): the task resumes on a worker.", exc)
+                return False
+        self.log.info(
+            "Flyte execution %s succeeded; the task ends here, without resuming on a worker.",
+            self._execution_ref(),
+        )
+        return True
 
     def _prime_supervisor(self) -> None:
         """Ask one task-state question early, once per triggerer loop.
@@ -174,6 +235,7 @@ class FlyteExecutionTrigger(BaseTrigger):
             config = await self._config()
         except Exception as exc:  # connection missing or malformed: nothing to watch with
             return self._payload("error", message=f"Cannot use connection {self.conn_id!r}: {exc}")
+        self._resolved_config = config
         url = config.console_url(self.project, self.domain, self.execution_name)
         self.log.info("Watching Flyte execution %s: %s", self._execution_ref(), url)
         remaining = None if self.deadline is None else self.deadline - time.time()
@@ -314,10 +376,8 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     async def _task_still_deferred(self) -> bool | None:
         """Ask the triggerer's supervisor whether the task is still deferred; None if unknown."""
-        dag_id = self._ti_attr("dag_id", self.dag_id)
-        task_id = self._ti_attr("task_id", self.flyte_task_id)
-        run_id = self._ti_attr("run_id", self.run_id)
-        map_index = int(self._ti_attr("map_index", self.map_index))
+        ids = self._task_ids()
+        dag_id, task_id, run_id, map_index = ids["dag_id"], ids["task_id"], ids["run_id"], ids["map_index"]
         if not (dag_id and task_id and run_id):
             return None
         try:
