@@ -44,6 +44,18 @@ else:
 HAS_TASK_STATE_STORE: bool = ResumableJobMixin.__module__ == "airflow.sdk.bases.resumablejobmixin"
 
 
+def _airflow_at_least(major: int, minor: int) -> bool:
+    from airflow import __version__
+
+    parts = __version__.split(".")
+    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
+# Airflow 3.1/3.2 ignore start_from_trigger (the scheduler branch is commented out there): tasks run
+# execute() on a worker. 3.3 starts them on the triggerer.
+STARTS_FROM_TRIGGER: bool = _airflow_at_least(3, 3)
+
+
 def has_task_success_listeners() -> bool:
     """Whether a plugin listens to ``on_task_instance_success`` (the worker calls it; a trigger can't).
 
@@ -81,6 +93,7 @@ async def apush_xcom(key: str, value: Any, *, dag_id: str, task_id: str, run_id:
 
 __all__ = [
     "HAS_TASK_STATE_STORE",
+    "STARTS_FROM_TRIGGER",
     "AirflowRescheduleException",
     "AirflowSensorTimeout",
     "AirflowSkipException",

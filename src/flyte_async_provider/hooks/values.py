@@ -19,7 +19,7 @@ from flyte_async_provider.exceptions import FlyteConfigError
 _SIMPLE_FLOAT = 2  # flyteidl.core.types_pb2.SimpleType.FLOAT
 
 
-def _has_side_effects(literal_type: Any) -> bool:
+def has_side_effects(literal_type: Any) -> bool:
     """True if converting a value of this type may upload data (files, directories, datasets)."""
     if literal_type is None:
         return False
@@ -33,10 +33,10 @@ def _has_side_effects(literal_type: Any) -> bool:
         getattr(literal_type, "collection_type", None),
         getattr(literal_type, "map_value_type", None),
     ):
-        if inner is not None and _has_side_effects(inner):
+        if inner is not None and has_side_effects(inner):
             return True
     union = getattr(literal_type, "union_type", None)
-    return bool(union is not None and any(_has_side_effects(v) for v in union.variants))
+    return bool(union is not None and any(has_side_effects(v) for v in union.variants))
 
 
 def _widen(value: Any, literal_type: Any) -> Any:
@@ -46,20 +46,25 @@ def _widen(value: Any, literal_type: Any) -> Any:
     return value
 
 
-def _dry_run(value: Any, literal_type: Any) -> str | None:
-    """Convert with flytekit exactly as ``FlyteRemote.execute`` will; return the error text if any."""
+def to_literal(value: Any, literal_type: Any) -> Any:
+    """flytekit's ``Literal`` for ``value``, converted exactly as ``FlyteRemote.execute`` converts it."""
     from flytekit.core.context_manager import FlyteContextManager
     from flytekit.core.type_engine import TypeEngine, strict_type_hint_matching
     from flytekit.models.literals import Literal
 
     if isinstance(value, Literal):
-        return None
+        return value
     try:
-        try:
-            hint = strict_type_hint_matching(value, literal_type)
-        except ValueError:
-            hint = TypeEngine.guess_python_type(literal_type)
-        TypeEngine.to_literal(FlyteContextManager.current_context(), value, hint, literal_type)
+        hint = strict_type_hint_matching(value, literal_type)
+    except ValueError:
+        hint = TypeEngine.guess_python_type(literal_type)
+    return TypeEngine.to_literal(FlyteContextManager.current_context(), value, hint, literal_type)
+
+
+def _dry_run(value: Any, literal_type: Any) -> str | None:
+    """Convert as ``FlyteRemote.execute`` will; return the error text if any."""
+    try:
+        to_literal(value, literal_type)
     except Exception as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
@@ -97,7 +102,7 @@ def check_inputs(
             continue
         value = _widen(value, variable.type)
         prepared[name] = value
-        if not _has_side_effects(variable.type):
+        if not has_side_effects(variable.type):
             error = _dry_run(value, variable.type)
             if error:
                 problems.append(f"input {name!r}={value!r} does not fit its Flyte type: {error}")

@@ -21,21 +21,13 @@ from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError
 from flyte_async_provider.hooks.flyte import ExecutionState, FlyteHook, validate_execution_name
 from flyte_async_provider.hooks.options import ExecutionOptions
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY, FlyteExecutionLink
-from flyte_async_provider.operators.naming import default_base_name, name_for_try
+from flyte_async_provider.operators.naming import ATTACHABLE, TryNames, choose_execution, execution_names
 from flyte_async_provider.outcome import raise_for_event
 from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-# Phases worth re-attaching to on retry. FAILING will end FAILED, but it is still live: launching a
-# second execution next to it would break "one live execution per task". ABORTING is already dying.
-_ATTACHABLE = frozenset(
-    p.name for p in ExecutionPhase if not p.is_terminal and p is not ExecutionPhase.ABORTING
-)
-# How many earlier tries a retry probes for a still-running execution (closes the gap where a worker
-# died after CreateExecution but before the name reached task_state_store).
-MAX_PROBED_TRIES = 5
 _UNSET: Any = object()
 
 
@@ -144,6 +136,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         fetch_outputs: bool = False,
         terminate_on_kill: bool = True,
         end_from_trigger: bool = True,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -171,7 +164,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         self.interruptible = interruptible
         self.cluster_pool = cluster_pool
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
+        self.deferrable = deferrable or start_from_trigger
         self.poll_interval = poll_interval
         self.fetch_outputs = fetch_outputs
         self.terminate_on_kill = terminate_on_kill
@@ -182,6 +175,64 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         self._result: Any = _UNSET
         self._label = ""
         self._check_static()
+        if start_from_trigger:
+            self._prepare_start_from_trigger()
+
+    # ------------------------------------------------------------------ zero-worker mode
+    # Class level: a mapped task (whose __init__ never runs) finds no start_trigger_args and runs the
+    # ordinary worker path; Airflow 3.3.2 would otherwise start every map index with the same kwargs.
+    start_from_trigger = False
+    start_trigger_args = None
+
+    def _prepare_start_from_trigger(self) -> None:
+        """Build the trigger kwargs the scheduler starts the task with (rendered later, on the triggerer)."""
+        from airflow.triggers.base import StartTriggerArgs
+
+        from flyte_async_provider._compat import STARTS_FROM_TRIGGER
+        from flyte_async_provider.triggers.launch import OPTION_FIELDS
+
+        templated = {name: getattr(self, name) for name in self.template_fields}
+        reason = None
+        if not STARTS_FROM_TRIGGER:
+            reason = "Airflow < 3.3 does not start tasks on the triggerer"
+        elif not self.wait_for_completion:
+            reason = "wait_for_completion=False has nothing to wait for on the triggerer"
+        elif any(hasattr(v, "resolve") or _has_xcomarg(v) for v in templated.values()):
+            reason = "an argument is an XComArg (use a Jinja xcom_pull with map_indexes=-1 instead)"
+        if reason:
+            self.log.warning(
+                "FlyteOperator %r: start_from_trigger is off (%s); it submits from a worker and defers.",
+                self.task_id,
+                reason,
+            )
+            return
+        kwargs: dict[str, Any] = {
+            "flyte_conn_id": self.flyte_conn_id,
+            "project": self.project,
+            "domain": self.domain,
+            "launchplan_name": self.launchplan_name,
+            "task_name": self.task_name,
+            "workflow_name": self.workflow_name,
+            "version": self.version,
+            "inputs": self.inputs,
+            "execution_name": self.execution_name,
+            "execution_timeout": self.execution_timeout.total_seconds() if self.execution_timeout else None,
+            "poll_interval": float(self.poll_interval),
+            "terminate_on_kill": self.terminate_on_kill,
+            "end_from_trigger": not self.end_from_trigger_blockers(),
+            "fetch_outputs": self.fetch_outputs,
+            "push_return_value": bool(self.do_xcom_push),
+            "render_native": bool(self.dag.render_template_as_native_obj) if self.has_dag() else False,  # type: ignore[no-untyped-call]
+        }
+        kwargs.update({name: getattr(self, name) for name in OPTION_FIELDS})
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls="flyte_async_provider.triggers.launch.FlyteLaunchTrigger",
+            trigger_kwargs=kwargs,
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=None,  # Airflow folds execution_timeout in; the trigger terminates before that
+        )
+        self.start_from_trigger = True
 
     # ------------------------------------------------------------------ validation
     def _check_static(self) -> None:
@@ -279,19 +330,21 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         mapped = f"[{map_index}]" if map_index is not None and map_index >= 0 else ""
         self._label = f"{ti.dag_id}.{ti.task_id}{mapped} run {ti.run_id}"
 
-    def _name_for_try(self, context: Context, try_number: int) -> str:
-        if self.execution_name:
-            return name_for_try(validate_execution_name(self.execution_name), try_number, explicit=True)
+    def _try_names(self, context: Context, try_number: int | None = None) -> TryNames:
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        base = default_base_name(
-            ti.dag_id,
-            ti.task_id,
-            ti.run_id,
-            -1 if map_index is None else map_index,
+        return execution_names(
+            explicit=self.execution_name,
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=-1 if map_index is None else map_index,
             clear_number=_clear_number(context),
+            try_number=try_number or int(getattr(ti, "try_number", 1) or 1),
         )
-        return name_for_try(base, try_number, explicit=False)
+
+    def _name_for_try(self, context: Context, try_number: int) -> str:
+        return self._try_names(context, try_number).current
 
     def submit_job(self, context: Context) -> dict[str, Any]:
         """Launch this try's execution, unless an earlier try's is still running or succeeded unrecorded.
@@ -310,33 +363,13 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         anew. This is what a retry does without ``task_state_store`` (Airflow < 3.3, ``durable=False``),
         and it also covers a worker that died between CreateExecution and storing the name.
         """
-        try_number = int(getattr(context["ti"], "try_number", 1) or 1)
-        for earlier in range(try_number - 1, max(0, try_number - 1 - MAX_PROBED_TRIES), -1):
-            name = self._name_for_try(context, earlier)
-            state = self.hook.find_execution(name)
-            if state is None:
-                continue  # that try launched nothing (it re-attached, or died before launching)
-            phase = state.phase.name
-            if phase in _ATTACHABLE:
-                self.log.info(
-                    "Try %s: Flyte execution %s of try %s is still %s; re-attaching instead of launching.",
-                    try_number,
-                    name,
-                    earlier,
-                    phase,
-                )
-                return name
-            if phase == ExecutionPhase.SUCCEEDED.name and self._same_clear(context):
-                self.log.info(
-                    "Try %s: Flyte execution %s of try %s already SUCCEEDED; returning its result "
-                    "instead of launching.",
-                    try_number,
-                    name,
-                    earlier,
-                )
-                return name
-            break
-        name = self._name_for_try(context, try_number)
+        names = self._try_names(context)
+        probed = ((n, s.phase if (s := self.hook.find_execution(n)) else None) for n in names.earlier)
+        found = choose_execution(probed, same_clear=names.same_clear)
+        if found is not None:
+            self.log.info("Flyte execution %s of an earlier try is live or succeeded: adopting it.", found)
+            return found
+        name = names.current
         self.flyte_execution_name = name  # on_kill during the launch can still terminate it
         return self.hook.launch(
             name,
@@ -347,14 +380,6 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             inputs=dict(self.inputs),
             options=self.options,
         )
-
-    def _same_clear(self, context: Context) -> bool:
-        """Whether earlier tries' names belong to the current clear of the DAG run.
-
-        Generated names carry the run's ``clear_number``; a given ``execution_name`` does not, so its
-        earlier tries are known to be this clear's only while the run was never cleared.
-        """
-        return not self.execution_name or _clear_number(context) == 0
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """Phase name of a stored execution (``NOT_FOUND`` if Flyte no longer knows it).
@@ -371,7 +396,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def is_job_active(self, status: str) -> bool:
         """Live executions are re-attached to on retry."""
-        return status in _ATTACHABLE
+        return status in {phase.name for phase in ATTACHABLE}
 
     def is_job_succeeded(self, status: str) -> bool:
         """A retry after a success that was not recorded returns the result without relaunching."""
@@ -447,7 +472,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def _has_mapped_dependants(self) -> bool:
         """A mapped task downstream may expand over our result: that needs the worker's TaskMap row."""
-        if not self.has_dag():
+        if not self.has_dag():  # type: ignore[no-untyped-call]
             return False
         return any(True for _ in self.iter_mapped_dependants())
 
@@ -577,6 +602,14 @@ def _execution_of(external_id: Any) -> tuple[str, int | None]:
         cleared = external_id.get("clear_number")
         return str(external_id.get("execution", "")), cleared if isinstance(cleared, int) else None
     return str(external_id), None
+
+
+def _has_xcomarg(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(hasattr(v, "resolve") or _has_xcomarg(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(hasattr(v, "resolve") or _has_xcomarg(v) for v in value)
+    return False
 
 
 def _has_dynamic(value: Any) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
@@ -170,6 +170,11 @@ class FlyteExecutionTrigger(BaseTrigger):
         try:
             payload = await self._watch()
         except asyncio.CancelledError:
+            if self.deadline is not None and time.time() >= self.deadline:
+                # Airflow's own timeout check (start_from_trigger folds execution_timeout into the
+                # trigger timeout) cancels without on_kill: the execution must still end.
+                await self._shielded(self._terminate_for_deadline())
+                raise
             if not AIRFLOW_CALLS_ON_KILL:
                 # Before 3.3 a cancel may be a user kill or a triggerer shutdown: act only on a known
                 # non-deferred state (Google providers' safe_to_cancel pattern).
@@ -339,12 +344,30 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     async def _shielded_kill(self, *, unknown_means_stopped: bool) -> None:
         """Run the kill check + terminate in its own task, so a repeated cancel cannot abort it."""
-        task = asyncio.ensure_future(
-            self._terminate_if_user_killed(unknown_means_stopped=unknown_means_stopped)
-        )
+        await self._shielded(self._terminate_if_user_killed(unknown_means_stopped=unknown_means_stopped))
+
+    @staticmethod
+    async def _shielded(work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
         _kill_tasks.add(task)
         task.add_done_callback(_kill_tasks.discard)
         await asyncio.shield(task)
+
+    async def _terminate_for_deadline(self) -> None:
+        if not self.terminate_on_kill or self._resolved_config is None:
+            return
+        from flyte_async_provider.admin import get_admin_client
+
+        cause = (
+            f"Airflow {self._task_label()} exceeded its execution_timeout; "
+            "terminated by airflow-provider-flyte-async."
+        )
+        try:
+            await get_admin_client(self._resolved_config).terminate_execution(
+                self.project, self.domain, self.execution_name, cause
+            )
+        except Exception:
+            self.log.exception("Could not terminate Flyte execution %s", self._execution_ref())
 
     async def _terminate_if_user_killed(self, *, unknown_means_stopped: bool) -> None:
         if not self.terminate_on_kill:

@@ -1,0 +1,62 @@
+"""Shared settings of the fan-out benchmark's DAGs (``benchmarks/fanout.py`` copies this folder).
+
+The benchmark passes N, the poll interval and the Flyte target to every Airflow component in the
+``FANOUT_BENCH`` environment variable (JSON), so the DAG files stay static and every process that parses
+them (dag-processor, workers) builds the same DAGs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+ENV_VAR = "FANOUT_BENCH"
+LAUNCH_PLAN = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
+START_DATE = datetime(2024, 1, 1)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What the benchmark decided: N mapped items, one poll/poke interval for every mode."""
+
+    n: int = 4
+    interval: float = 5.0
+    project: str = "flytesnacks"
+    domain: str = "development"
+    conn_id: str = "flyte_default"
+
+    @classmethod
+    def from_env(cls) -> BenchConfig:
+        data: dict[str, Any] = json.loads(os.environ.get(ENV_VAR) or "{}")
+        return cls(**data)
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """One Flyte input dict per mapped task instance."""
+        return [{"test_split_ratio": 0.33, "seed": seed} for seed in range(self.n)]
+
+    def flyte_kwargs(self) -> dict[str, Any]:
+        """FlyteOperator arguments every mode shares."""
+        return {
+            "flyte_conn_id": self.conn_id,
+            "project": self.project,
+            "domain": self.domain,
+            "launchplan_name": LAUNCH_PLAN,
+            "poll_interval": self.interval,
+        }
+
+    def dag_kwargs(self, dag_id: str) -> dict[str, Any]:
+        """DAG arguments: manual runs only, and no per-DAG cap below the fan-out's width."""
+        return {
+            "dag_id": dag_id,
+            "schedule": None,
+            "start_date": START_DATE,
+            "catchup": False,
+            "max_active_tasks": max(64, 2 * self.n),
+            "tags": ["benchmark"],
+        }
+
+
+CONFIG = BenchConfig.from_env()
