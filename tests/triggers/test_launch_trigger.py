@@ -96,7 +96,8 @@ async def test_a_retry_re_attaches_to_the_earlier_try_s_live_execution(
     assert second.execution_name == expected_name(1)
     flyte_admin_emulator.complete(PROJECT, DOMAIN, expected_name(1), Outcome.succeed())
     event = await watch
-    assert event["status"] == "success" and event["execution"] == expected_name(1)
+    assert event["status"] == "success"
+    assert event["execution"] == expected_name(1)
     assert flyte_admin_emulator.counters()["CreateExecution"] == 1  # the test's own launch only
 
 
@@ -105,7 +106,8 @@ async def test_bad_inputs_fail_before_anything_is_submitted(
 ) -> None:
     event = await single_event(make_trigger(flyte_conn, inputs={"seed": "not a number", "bogus": 1}))
     assert event["status"] == "error"
-    assert "bogus" in event["message"] and "seed" in event["message"]
+    assert "bogus" in event["message"]
+    assert "seed" in event["message"]
     assert "Nothing was submitted" in event["message"]
     assert flyte_admin_emulator.counters().get("CreateExecution", 0) == 0
 
