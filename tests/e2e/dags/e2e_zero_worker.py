@@ -1,0 +1,56 @@
+"""Zero-worker FlyteOperator tasks (``start_from_trigger=True``): submitted, watched, ended on the triggerer.
+
+Task ids give the execution names' prefixes (``zero-ok-<digest>-1``...), which the e2e test scripts in
+the emulator. ``render_template_as_native_obj`` makes the templated seed an int on the triggerer too.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from flyte_async_provider.operators.flyte import FlyteOperator
+
+COMMON: dict[str, Any] = {
+    "flyte_conn_id": "flyte_default",
+    "project": "flytesnacks",
+    "domain": "development",
+    "launchplan_name": "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model",
+    "poll_interval": 1,
+    "start_from_trigger": True,
+}
+
+with DAG(
+    dag_id="e2e_zero_worker",
+    schedule=None,
+    catchup=False,
+    render_template_as_native_obj=True,
+    tags=["e2e"],
+) as dag:
+    ok = FlyteOperator(
+        task_id="zero_ok",
+        inputs={"test_split_ratio": 0.5, "seed": "{{ dag_run.conf.get('seed', 1) }}"},
+        labels={"run": "{{ dag_run.conf.get('label', 'none') }}"},
+        fetch_outputs=True,
+        **COMMON,
+    )
+    FlyteOperator(task_id="zero_fail", inputs={"test_split_ratio": 0.5, "seed": 2}, **COMMON)
+    FlyteOperator(task_id="zero_kill", inputs={"test_split_ratio": 0.5, "seed": 3}, **COMMON)
+    FlyteOperator(task_id="zero_restart", inputs={"test_split_ratio": 0.5, "seed": 4}, **COMMON)
+    FlyteOperator(
+        task_id="zero_timeout",
+        inputs={"test_split_ratio": 0.5, "seed": 5},
+        execution_timeout=timedelta(seconds=25),
+        **COMMON,
+    )
+
+    @task
+    def downstream(outputs: Any) -> Any:
+        """Reads the zero-worker task's outputs as a worker would, typed (not JSON strings)."""
+        if not isinstance(outputs, dict):
+            raise TypeError(f"expected the Flyte outputs as a dict, got {outputs!r}")
+        return sorted(outputs)
+
+    downstream(ok.output)

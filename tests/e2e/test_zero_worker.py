@@ -1,0 +1,213 @@
+"""Fan-out cost on a real Airflow: tasks that end on the triggerer, and tasks that never see a worker.
+
+Worker runs are counted from what Airflow itself records: the scheduler logs one ``TaskInstance
+Finished`` line per executor event, i.e. per worker run of a task try. A deferred task that ends on the
+triggerer has exactly one (its submit); a zero-worker task has none and its REST record carries no
+worker host, pid or queue time. Every wait is a bounded poll.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from flyte_async_provider.demo.rest import AirflowRestClient
+from flyte_async_provider.demo.runs import DagRuns
+from flyte_async_provider.demo.stack import AirflowStack, poll_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECT = "flytesnacks"
+DOMAIN = "development"
+ZERO_DAG = "e2e_zero_worker"
+END_DAG = "e2e_end_from_trigger"
+NAME_KEY = "flyte_execution_name"
+FAIL_MESSAGE = "ValueError: glucose column has 12 NaNs (zero-worker e2e)"
+ENDED_HERE = "the task ends here, without resuming on a worker"
+
+
+def _phase(execution: Any) -> str:
+    from flyteidl.core import execution_pb2 as core_execution
+
+    return str(core_execution.WorkflowExecution.Phase.Name(execution.closure.phase))
+
+
+def worker_runs(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> int:
+    """How many times a worker ran this task (executor events the scheduler processed)."""
+    pattern = re.compile(
+        rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
+        rf"run_id={re.escape(run_id)}, map_index=-1,"
+    )
+    return len(pattern.findall(stack.component_log("scheduler")))
+
+
+def wait_phase(emulator: Any, name: str, phases: set[str], timeout: float) -> Any:
+    def probe() -> Any:
+        execution = emulator.execution(PROJECT, DOMAIN, name)
+        return execution if _phase(execution) in phases else None
+
+    return poll_until(
+        probe,
+        timeout=timeout,
+        interval=0.2,
+        what=f"execution {name} in {sorted(phases)}",
+    )
+
+
+@pytest.fixture(scope="module")
+def run_ids(runs: DagRuns, emulator: Any) -> dict[str, str]:
+    from flyte_async_provider.emulator.scripting import Advance, Outcome
+
+    quick = Advance.after_seconds(1)
+    emulator.script(Outcome.succeed(), quick, name_pattern="zero-ok-*")
+    emulator.script(Outcome.fail(FAIL_MESSAGE, code="USER:ValueError"), quick, name_pattern="zero-fail-*")
+    emulator.script(Outcome.hang(), quick, name_pattern="zero-kill-*")
+    emulator.script(Outcome.hang(), quick, name_pattern="zero-timeout-*")
+    emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="zero-restart-*")
+    emulator.script(Outcome.succeed(), Advance.after_seconds(2), name_pattern="flyte-end-*")
+    emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="flyte-callback-*")
+    return {
+        ZERO_DAG: runs.trigger(ZERO_DAG, conf={"seed": 11, "label": "e2e"}),
+        END_DAG: runs.trigger(END_DAG),
+    }
+
+
+def test_a_deferred_success_ends_on_the_triggerer_after_one_worker_run(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
+) -> None:
+    run_id = run_ids[END_DAG]
+    runs.wait_task(END_DAG, run_id, "flyte_end", {"success"}, timeout=240)
+    assert runs.wait_task(END_DAG, run_id, "downstream", {"success", "failed"}, timeout=120) == "success"
+    outputs = rest.xcom(END_DAG, run_id, "flyte_end")
+    assert isinstance(outputs, dict), outputs  # a worker-equal XCom, not a JSON string
+    assert rest.xcom(END_DAG, run_id, "downstream") == sorted(outputs)
+    log = rest.task_log(END_DAG, run_id, "flyte_end")
+    assert ENDED_HERE in log, log[-3000:]
+    assert worker_runs(stack, END_DAG, run_id, "flyte_end") == 1
+
+
+def test_a_success_callback_makes_the_task_resume_on_a_worker(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack, emulator: Any
+) -> None:
+    run_id = run_ids[END_DAG]
+    runs.wait_task(END_DAG, run_id, "flyte_callback", {"deferred"}, timeout=240)
+    stack.wait_defer_processed(END_DAG, run_id, "flyte_callback")
+    name = rest.xcom(END_DAG, run_id, "flyte_callback", NAME_KEY)
+    from flyte_async_provider.emulator.scripting import Outcome
+
+    emulator.complete(PROJECT, DOMAIN, name, Outcome.succeed())
+    assert runs.wait_run(END_DAG, run_id, timeout=180) == "success"
+    log = rest.task_log(END_DAG, run_id, "flyte_callback")
+    assert "resumes on a worker after Flyte ends, because: on_success_callback" in log, log[-3000:]
+    assert "on_success_callback ran for flyte_callback" in log, log[-3000:]
+    assert ENDED_HERE not in log
+    assert worker_runs(stack, END_DAG, run_id, "flyte_callback") == 2
+    assert rest.xcom(END_DAG, run_id, "flyte_callback") == name
+
+
+def test_zero_worker_success_never_touches_a_worker(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack, emulator: Any
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    runs.wait_task(ZERO_DAG, run_id, "zero_ok", {"success"}, timeout=240)
+    ti = rest.task_instance(ZERO_DAG, run_id, "zero_ok")
+    assert ti["queued_when"] is None, ti
+    assert not ti["hostname"], ti
+    assert ti["pid"] is None, ti
+    assert ti["try_number"] == 1, ti
+    assert worker_runs(stack, ZERO_DAG, run_id, "zero_ok") == 0
+    name = rest.xcom(ZERO_DAG, run_id, "zero_ok", NAME_KEY)
+    assert name.startswith("zero-ok-")
+    assert rest.xcom(ZERO_DAG, run_id, "zero_ok", "flyte_console_url").endswith(f"/executions/{name}")
+    # Rendered on the triggerer: the run's conf as a native int, and a templated label.
+    spec = emulator.execution(PROJECT, DOMAIN, name).spec
+    assert dict(spec.labels.values) == {"run": "e2e"}
+    inputs = emulator.execution(PROJECT, DOMAIN, name).closure
+    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED", inputs
+    outputs = rest.xcom(ZERO_DAG, run_id, "zero_ok")
+    assert isinstance(outputs, dict), outputs
+    assert runs.wait_task(ZERO_DAG, run_id, "downstream", {"success", "failed"}, timeout=120) == "success"
+    assert rest.xcom(ZERO_DAG, run_id, "downstream") == sorted(outputs)
+
+
+def test_zero_worker_failure_raises_flyte_s_typed_error_on_a_worker(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    assert runs.wait_task(ZERO_DAG, run_id, "zero_fail", {"failed", "success"}, timeout=240) == "failed"
+    log = rest.task_log(ZERO_DAG, run_id, "zero_fail")
+    assert FAIL_MESSAGE in log, log[-3000:]
+    assert "FlyteExecutionFailedError" in log, log[-3000:]
+
+
+def test_zero_worker_user_kill_aborts_the_execution(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    runs.wait_task(ZERO_DAG, run_id, "zero_kill", {"deferred"}, timeout=240)
+    name = poll_until(
+        lambda: _xcom_or_none(rest, run_id, "zero_kill", NAME_KEY), timeout=60, what="zero_kill's execution"
+    )
+    wait_phase(emulator, name, {"RUNNING"}, timeout=30)
+    rest.set_task_instance_state(ZERO_DAG, run_id, "zero_kill", "failed")
+    marked = time.monotonic()
+    execution = wait_phase(emulator, name, {"ABORTED"}, timeout=15)
+    assert time.monotonic() - marked <= 10
+    assert "zero_kill" in execution.closure.abort_metadata.cause
+
+
+def test_zero_worker_execution_timeout_terminates_the_execution(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, emulator: Any
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    assert runs.wait_task(ZERO_DAG, run_id, "zero_timeout", {"failed", "success"}, timeout=180) == "failed"
+    name = rest.xcom(ZERO_DAG, run_id, "zero_timeout", NAME_KEY)
+    execution = wait_phase(emulator, name, {"ABORTED"}, timeout=30)
+    assert "execution_timeout" in execution.closure.abort_metadata.cause
+    log = rest.task_log(ZERO_DAG, run_id, "zero_timeout")
+    assert "FlyteExecutionDeadlineError" in log or "execution_timeout" in log, log[-3000:]
+
+
+def test_zero_worker_triggerer_restart_finds_the_same_execution(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    runs.wait_task(ZERO_DAG, run_id, "zero_restart", {"deferred"}, timeout=240)
+    name = poll_until(
+        lambda: _xcom_or_none(rest, run_id, "zero_restart", NAME_KEY),
+        timeout=60,
+        what="zero_restart's execution",
+    )
+    # Everything else in this module has ended: the counters below are this task's alone.
+    runs.wait_task(ZERO_DAG, run_id, "zero_timeout", {"failed", "success"}, timeout=180)
+    emulator.reset_counters()
+    stack.kill_component("triggerer")
+    stack.start_component("triggerer")
+    poll_until(
+        lambda: emulator.counters().get("CreateExecution", 0) > 0,
+        timeout=120,
+        what="the restarted trigger to submit again (and find its execution)",
+    )
+    from flyte_async_provider.emulator.scripting import Outcome
+
+    emulator.complete(PROJECT, DOMAIN, name, Outcome.succeed())
+    assert runs.wait_task(ZERO_DAG, run_id, "zero_restart", {"success", "failed"}, timeout=180) == (
+        "success",
+    )
+    counters = emulator.success_counters()
+    assert counters.get("CreateExecution", 0) == 0, counters  # ALREADY_EXISTS: no second execution
+    assert counters.get("TerminateExecution", 0) == 0, counters
+    assert rest.task_instance(ZERO_DAG, run_id, "zero_restart")["try_number"] == 1
+    assert rest.xcom(ZERO_DAG, run_id, "zero_restart", NAME_KEY) == name
+
+
+def _xcom_or_none(rest: AirflowRestClient, run_id: str, task_id: str, key: str) -> Any:
+    from flyte_async_provider.demo.rest import AirflowApiError
+
+    try:
+        return rest.xcom(ZERO_DAG, run_id, task_id, key)
+    except AirflowApiError:
+        return None
