@@ -11,7 +11,6 @@ The sensor does not own the execution: a sensor timeout or a killed sensor never
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -44,20 +43,17 @@ class FlyteSensor(BaseSensorOperator):
         ``start_from_trigger``).
     :param flyte_conn_id: Airflow connection of type ``flyte``.
     :param deferrable: wait on the triggerer instead of a worker (poke interval = ``poke_interval``).
-    :param start_from_trigger: start directly on the triggerer without a worker (Airflow >= 3.1);
-        ``execution_name`` must then be a literal or a Jinja string, not an XComArg.
+    :param start_from_trigger: start directly on the triggerer without a worker (Airflow >= 3.3; older
+        versions and mapped sensors run the ordinary path); ``execution_name`` must then be a literal or
+        a Jinja string, not an XComArg.
     """
 
     template_fields: Sequence[str] = ("execution_name", "project", "domain", "flyte_conn_id")
     operator_extra_links = (FlyteExecutionLink(),)
     ui_color = "#d9c9f2"
-    start_trigger_args: ClassVar[StartTriggerArgs] = StartTriggerArgs(  # type: ignore[misc]
-        trigger_cls=TRIGGER_CLASS,
-        trigger_kwargs={},
-        next_method="execute_complete",
-        next_kwargs=None,
-        timeout=None,
-    )
+    # Class level None: a mapped sensor (whose __init__ never runs) would otherwise be started by Airflow
+    # 3.3.2 with empty kwargs and fail every try; with None it runs the ordinary path.
+    start_trigger_args: ClassVar[StartTriggerArgs | None] = None  # type: ignore[misc]
     start_from_trigger = False
 
     def __init__(
@@ -92,11 +88,13 @@ class FlyteSensor(BaseSensorOperator):
         if hasattr(self.execution_name, "resolve"):
             raise FlyteConfigError(
                 f"FlyteSensor {self.task_id!r}: with start_from_trigger, pass execution_name as a Jinja "
-                "string, e.g. \"{{ ti.xcom_pull(task_ids='launch') }}\", not an XComArg."
+                "string, e.g. \"{{ ti.xcom_pull(task_ids='launch', map_indexes=-1) }}\", not an XComArg "
+                "(without map_indexes the triggerer never answers the pull)."
             )
-        # Replaced, not mutated: start_trigger_args is a class attribute shared by every instance.
-        self.start_trigger_args = dataclasses.replace(  # type: ignore[misc]
-            type(self).start_trigger_args,
+        self.start_trigger_args = StartTriggerArgs(  # type: ignore[misc]
+            trigger_cls=TRIGGER_CLASS,
+            next_method="execute_complete",
+            next_kwargs=None,
             trigger_kwargs={
                 "conn_id": self.flyte_conn_id,
                 "project": self.project,
