@@ -194,9 +194,8 @@ def test_zero_worker_triggerer_restart_finds_the_same_execution(
     from flyte_async_provider.emulator.scripting import Outcome
 
     emulator.complete(PROJECT, DOMAIN, name, Outcome.succeed())
-    assert runs.wait_task(ZERO_DAG, run_id, "zero_restart", {"success", "failed"}, timeout=180) == (
-        "success",
-    )
+    state = runs.wait_task(ZERO_DAG, run_id, "zero_restart", {"success", "failed"}, timeout=180)
+    assert state == "success"
     counters = emulator.success_counters()
     assert counters.get("CreateExecution", 0) == 0, counters  # ALREADY_EXISTS: no second execution
     assert counters.get("TerminateExecution", 0) == 0, counters
