@@ -67,6 +67,13 @@ WORKER_TITLE = "airflow worker -- LocalExecutor:"
 SAMPLE_SECONDS = 0.25
 REST_POLL_SECONDS = 1.0
 OLD_MODES = ("old_poke", "old_reschedule")
+# New modes purple, in-worker and old patterns grey, the floor light.
+PLOT_COLORS = {
+    "worker_wait": "#9a9a9a",
+    "old_poke": "#9a9a9a",
+    "old_reschedule": "#9a9a9a",
+    "trivial_task": "#d0d0d0",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,8 @@ class Mode:
     tasks_per_item: int = 1
     #: Whether each item creates one Flyte execution.
     flyte: bool = True
+    #: Worker runs a correct run of one item takes (``None``: varies, e.g. one per reschedule poke).
+    runs_per_item: int | None = 1
 
     @property
     def dag_id(self) -> str:
@@ -88,12 +97,12 @@ class Mode:
 MODES: dict[str, Mode] = {
     m.name: m
     for m in (
-        Mode("deferred", "fanout_bench_deferred.py"),
-        Mode("deferred_resume", "fanout_bench_deferred_resume.py"),
-        Mode("zero_worker", "fanout_bench_zero_worker.py"),
-        Mode("worker_wait", "fanout_bench_worker_wait.py"),
-        Mode("old_poke", "fanout_bench_old_sensor.py", tasks_per_item=2),
-        Mode("old_reschedule", "fanout_bench_old_sensor.py", tasks_per_item=2),
+        Mode("deferred", "fanout_bench_deferred.py"),  # submit; the trigger ends it
+        Mode("deferred_resume", "fanout_bench_deferred_resume.py", runs_per_item=2),  # submit + resume
+        Mode("zero_worker", "fanout_bench_zero_worker.py", runs_per_item=0),
+        Mode("worker_wait", "fanout_bench_worker_wait.py"),  # one long run
+        Mode("old_poke", "fanout_bench_old_sensor.py", tasks_per_item=2, runs_per_item=2),
+        Mode("old_reschedule", "fanout_bench_old_sensor.py", tasks_per_item=2, runs_per_item=None),
         Mode("trivial_task", "fanout_bench_trivial_task.py", flyte=False),
     )
 }
@@ -318,6 +327,8 @@ class ModeResult:
     executor_events: int | None = None
     runs_by_final_state: dict[str, int] = field(default_factory=dict)
     ti_states: dict[str, int] = field(default_factory=dict)
+    retries: int | None = None
+    note: str = ""
     etl_latency_s: float | None = None
     etl_overlapped: bool | None = None
     etl_state: str = ""
@@ -454,6 +465,17 @@ def wait_quiet(stack: AirflowStack, sampler: WorkerSampler, timeout: float) -> N
     poll_until(probe, timeout=timeout, interval=REST_POLL_SECONDS, what="the workers and the pool to be idle")
 
 
+def runs_note(mode: Mode, n: int, result: ModeResult) -> str:
+    """Say so when the worker runs differ from what the mode should take (N x runs per item)."""
+    if mode.runs_per_item is None or result.worker_runs is None:
+        return ""
+    expected = n * mode.runs_per_item
+    if result.worker_runs == expected:
+        return ""
+    why = f"; {result.retries} retries" if result.retries else ""
+    return f"{result.worker_runs} worker runs, expected {expected} ({mode.runs_per_item} per item){why}"
+
+
 # -- one mode ---------------------------------------------------------------------------------------
 class ModeRunner:
     """Runs the modes one after another in one stack and measures each."""
@@ -519,6 +541,7 @@ class ModeRunner:
     ) -> None:
         tis = self.stack.rest.task_instances(mode.dag_id, result.run_id)
         result.ti_states = dict(Counter(str(ti["state"]) for ti in tis))
+        result.retries = sum(max(0, int(ti.get("try_number") or 1) - 1) for ti in tis)
         events = parse_executor_events(log, mode.dag_id, result.run_id)
         ti_ids = {str(ti["id"]) for ti in tis} | {ti_id for ti_id, _ in events}
         worker_runs = [r for r in parse_worker_runs(log) if r.ti_id in ti_ids]
@@ -541,6 +564,7 @@ class ModeRunner:
             )
         elif etl["state"] != "success":
             result.error = f"ETL run {etl['state']}"
+        result.note = runs_note(mode, self.opts.n, result)
 
     def _fail_runs(self, mode: Mode, run_id: str) -> None:
         """After a timeout: mark the fan-out failed so its tasks stop, then wait (bounded) for quiet."""
@@ -567,7 +591,7 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
 def print_table(results: Sequence[ModeResult], out: Any = sys.stdout) -> None:
     header = (
         f"{'mode':<16} {'status':<12} {'makespan s':>10} {'runs':>5} {'slot-s':>8} {'(ps)':>8} "
-        f"{'s/run':>6} {'ETL s':>6} {'creates':>8} {'dup':>4}"
+        f"{'s/run':>6} {'ETL s':>6} {'creates':>8} {'dup':>4} {'retry':>5}"
     )
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -577,12 +601,13 @@ def print_table(results: Sequence[ModeResult], out: Any = sys.stdout) -> None:
         print(
             f"{r.mode:<16} {r.status:<12} {_fmt(r.makespan_s):>10} {_fmt(r.worker_runs, 'd'):>5} "
             f"{_fmt(r.slot_s):>8} {_fmt(r.slot_s_sampled):>8} {_fmt(r.s_per_run, '.2f'):>6} {etl:>6} "
-            f"{creates:>8} {_fmt(r.duplicate_creates, 'd'):>4}",
+            f"{creates:>8} {_fmt(r.duplicate_creates, 'd'):>4} {_fmt(r.retries, 'd'):>5}",
             file=out,
         )
     for r in results:
-        if r.error:
-            print(f"  {r.mode}: {r.error}", file=out)
+        for text in (r.error, r.note):
+            if text:
+                print(f"  {r.mode}: {text}", file=out)
         if r.runs_by_final_state:
             states = ", ".join(f"{k} {v}" for k, v in sorted(r.runs_by_final_state.items()))
             print(f"  {r.mode}: worker runs ended {states}; executor events {r.executor_events}", file=out)
@@ -590,7 +615,8 @@ def print_table(results: Sequence[ModeResult], out: Any = sys.stdout) -> None:
         "runs/slot-s: worker task runs and the seconds they held a worker (supervisor's 'Workload "
         "finished' duration); (ps): the same from sampling worker process titles; s/run = slot-s / runs; "
         "ETL s: queued-to-done of the 8-task ETL DAG (* = triggered after the fan-out had ended); "
-        "creates: CreateExecution answered OK / executions created.",
+        "creates: CreateExecution answered OK / executions created; dup: duplicate CreateExecution; "
+        "retry: task retries (Airflow's own failures, e.g. apache/airflow#67287).",
         file=out,
     )
 
@@ -672,7 +698,8 @@ def plot(results: Sequence[ModeResult], path: Path) -> None:
     ]
     for ax, (title, value) in zip(axes, panels, strict=True):
         heights = [value(r) if r.status == "ok" else None for r in results]
-        bars = ax.bar(names, [h or 0.0 for h in heights], color="#7b5ea7")
+        colors = [PLOT_COLORS.get(r.mode, "#7b5ea7") for r in results]
+        bars = ax.bar(names, [h or 0.0 for h in heights], color=colors)
         for bar, h, r in zip(bars, heights, results, strict=True):
             label = f"{h:.0f}" if h is not None else r.status
             ax.annotate(

@@ -272,7 +272,7 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         The operator could not check that at parse time (downstream tasks did not exist yet); the
         triggerer gives a start-from-trigger task its serialized operator.
         """
-        task = self.task
+        task = getattr(self.task_instance, "task", None)  # BaseTrigger.task is 3.3+
         try:
             mapped = task is not None and any(True for _ in task.iter_mapped_dependants())
         except Exception:
