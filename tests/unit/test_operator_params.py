@@ -45,6 +45,8 @@ NEW_PARAMETERS = {
     "tags",
     "interruptible",
     "cluster_pool",
+    "finish_on_triggerer",
+    "start_from_trigger",
 }
 
 

@@ -26,7 +26,7 @@ def test_old_parameters_and_templates() -> None:
 def test_start_from_trigger_builds_the_trigger_kwargs_without_touching_the_class() -> None:
     sensor = FlyteSensor(
         task_id="s",
-        execution_name="{{ ti.xcom_pull(task_ids='launch') }}",
+        execution_name="{{ ti.xcom_pull(task_ids='launch', map_indexes=-1) }}",
         project="flytesnacks",
         domain="development",
         start_from_trigger=True,
@@ -43,12 +43,13 @@ def test_start_from_trigger_builds_the_trigger_kwargs_without_touching_the_class
         "conn_id": "flyte_default",
         "project": "flytesnacks",
         "domain": "development",
-        "execution_name": "{{ ti.xcom_pull(task_ids='launch') }}",
+        "execution_name": "{{ ti.xcom_pull(task_ids='launch', map_indexes=-1) }}",
         "poll_interval": 7.0,
         "terminate_on_kill": False,
         "task_id": "s",
     }
-    assert FlyteSensor.start_trigger_args.trigger_kwargs == {}
+    # The class keeps None: a mapped sensor (no __init__) then runs the ordinary path.
+    assert FlyteSensor.start_trigger_args is None
     from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
 
     trigger = FlyteExecutionTrigger(**args.trigger_kwargs)  # the scheduler builds exactly this

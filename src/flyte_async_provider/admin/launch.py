@@ -4,7 +4,9 @@ The worker launches through flytekit's ``FlyteRemote`` (hooks/flyte.py). A task 
 triggerer (``FlyteOperator(start_from_trigger=True)``) cannot block the event loop, so here the RPCs go
 through :class:`~flyte_async_provider.admin.client.AsyncAdminClient`, and only the Python -> Flyte
 literal conversion (flytekit's TypeEngine, the same code and the same up-front input checks as the
-worker path) runs in a thread: flytekit is imported there once per process, never on the loop.
+worker path) runs in a thread, and only for inputs that are not plain values of simple types
+(:mod:`~flyte_async_provider.admin.requests` builds those without flytekit): flytekit is then
+imported there once per process, never on the loop.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ async def resolve(
     return f"{_LABEL[kind]} {name} (version {entity.id.version})", entity
 
 
-def build_request(
+def flytekit_request(
     label: str,
     entity: Any,
     *,
@@ -112,26 +114,18 @@ def build_request(
     inputs: Mapping[str, Any],
     options: ExecutionOptions,
 ) -> Any:
-    """The ``ExecutionCreateRequest`` ``FlyteRemote.execute`` would send (blocking: run it in a thread).
+    """The request for inputs that need flytekit's TypeEngine (blocking, imports flytekit: use a thread).
 
     Same checks as the worker path (unknown, fixed, missing and unconvertible inputs, one error listing
-    them all), same conversion (flytekit's TypeEngine), same spec fields and notification rule.
+    them all) and the same conversion; the spec is :func:`requests.execution_spec`'s.
     """
     from flyteidl.admin import execution_pb2
-    from flytekit.models import common as common_models
     from flytekit.models import interface as interface_models
-    from flytekit.models.core.identifier import Identifier
-    from flytekit.models.execution import (
-        ClusterAssignment,
-        ExecutionMetadata,
-        ExecutionSpec,
-        NotificationList,
-    )
     from flytekit.models.literals import LiteralMap
 
+    from flyte_async_provider.admin.requests import execution_spec
     from flyte_async_provider.hooks.values import check_inputs, has_side_effects, to_literal
 
-    options.validate()
     if entity.id.resource_type == _TASK:
         interface = interface_models.VariableMap.from_flyte_idl(
             entity.closure.compiled_task.template.interface.inputs
@@ -150,32 +144,11 @@ def build_request(
             "uploads from a worker; use start_from_trigger=False for this task. Nothing was submitted."
         )
     literals = {n: to_literal(v, interface[n].type) for n, v in prepared.items()}
-    notifications = options.notification_models()
-    kit = options.to_flytekit()
-    extra = options.execute_kwargs()
-    spec = ExecutionSpec(
-        Identifier.from_flyte_idl(entity.id),
-        ExecutionMetadata(ExecutionMetadata.ExecutionMode.MANUAL, "placeholder", 0),
-        overwrite_cache=extra["overwrite_cache"],
-        interruptible=extra["interruptible"],
-        notifications=NotificationList(notifications) if notifications else None,
-        disable_all=True if (options.disable_notifications and not notifications) else None,
-        labels=kit.labels,
-        annotations=kit.annotations,
-        raw_output_data_config=kit.raw_output_data_config,
-        max_parallelism=kit.max_parallelism,
-        security_context=kit.security_context,
-        envs=common_models.Envs(extra["envs"]) if extra["envs"] else None,
-        tags=extra["tags"],
-        cluster_assignment=ClusterAssignment(cluster_pool=extra["cluster_pool"])
-        if extra["cluster_pool"]
-        else None,
-    )
     return execution_pb2.ExecutionCreateRequest(
         project=project,
         domain=domain,
         name=name,
-        spec=spec.to_flyte_idl(),
+        spec=execution_spec(entity.id, options),
         inputs=LiteralMap(literals).to_flyte_idl(),
     )
 
@@ -189,23 +162,25 @@ async def submit(
     target: LaunchTarget,
     inputs: Mapping[str, Any],
     options: ExecutionOptions,
+    convert_with_flytekit: bool = True,
 ) -> tuple[bool, str]:
     """Create execution ``name``; ``(created, label)``, created False if it already existed (ours).
 
     Idempotent per name, like the worker path: a trigger started again after a triggerer restart or
-    running twice under HA finds its own execution instead of creating a second one.
+    running twice under HA finds its own execution instead of creating a second one. With
+    ``convert_with_flytekit=False`` inputs that are not plain raise :class:`NeedsFlytekit` (the worker
+    then launches through FlyteRemote, which can also upload files).
     """
+    from flyte_async_provider.admin.requests import NeedsFlytekit, plain_request
+
     label, entity = await resolve(client, project, domain, target)
-    request = await asyncio.to_thread(
-        build_request,
-        label,
-        entity,
-        project=project,
-        domain=domain,
-        name=name,
-        inputs=inputs,
-        options=options,
-    )
+    fields: dict[str, Any] = {"project": project, "domain": domain, "name": name, "inputs": inputs}
+    try:
+        request = plain_request(label, entity, options=options, **fields)
+    except NeedsFlytekit:  # the first such submit per process imports flytekit, off the event loop
+        if not convert_with_flytekit:
+            raise
+        request = await asyncio.to_thread(flytekit_request, label, entity, options=options, **fields)
     try:
         await client.call("CreateExecution", request)
     except FlyteAlreadyExistsError:

@@ -286,6 +286,17 @@ class FlyteHook(BaseHook):
         validate_execution_name(execution_name)
         options = options or ExecutionOptions()
         options.validate()
+        launched = self._launch_without_flytekit(
+            execution_name,
+            launchplan_name=launchplan_name,
+            task_name=task_name,
+            workflow_name=workflow_name,
+            version=version,
+            inputs=inputs or {},
+            options=options,
+        )
+        if launched:
+            return execution_name
         target = self.resolve_entity(
             launchplan_name=launchplan_name, task_name=task_name, workflow_name=workflow_name, version=version
         )
@@ -321,9 +332,80 @@ class FlyteHook(BaseHook):
         )
         return str(execution.id.name)
 
+    def _launch_without_flytekit(
+        self,
+        execution_name: str,
+        *,
+        launchplan_name: str | None,
+        task_name: str | None,
+        workflow_name: str | None,
+        version: str | None,
+        inputs: dict[str, Any],
+        options: ExecutionOptions,
+    ) -> bool:
+        """Launch through the async admin client when the inputs are plain (no flytekit import).
+
+        False when flytekit is needed (non-plain inputs, or an event loop already runs here). The
+        entity lookup, checks and errors are those of the flytekit path.
+        """
+        from flyte_async_provider.admin import get_admin_client
+        from flyte_async_provider.admin.launch import LaunchTarget, submit
+        from flyte_async_provider.admin.requests import NeedsFlytekit
+        from flyte_async_provider.hooks.sync_admin import LoopRunning, run_admin
+
+        target = LaunchTarget(launchplan_name, task_name, workflow_name, version)
+        config, project, domain = self.config, self.project, self.domain
+        try:
+            created, label = run_admin(
+                lambda: submit(
+                    get_admin_client(config),
+                    project=project,
+                    domain=domain,
+                    name=execution_name,
+                    target=target,
+                    inputs=inputs,
+                    options=options,
+                    convert_with_flytekit=False,
+                )
+            )
+        except (NeedsFlytekit, LoopRunning):
+            return False
+        self.log.info(
+            "Flyte execution %s/%s/%s of %s%s: %s",
+            project,
+            domain,
+            execution_name,
+            label,
+            "" if created else " (already submitted by an earlier attempt)",
+            self.console_url(execution_name),
+        )
+        return True
+
     # ------------------------------------------------------------------ inspect / terminate
     def get_execution_state(self, execution_name: str) -> ExecutionState:
-        """Read the execution once (raises :class:`FlyteNotFoundError` if it does not exist)."""
+        """Read the execution once (raises :class:`FlyteNotFoundError` if it does not exist).
+
+        Through the async admin client on a private loop (no flytekit import); flytekit's client where
+        an event loop already runs in this thread.
+        """
+        from flyte_async_provider.admin import get_admin_client
+        from flyte_async_provider.hooks.sync_admin import LoopRunning, run_admin
+
+        config, project, domain = self.config, self.project, self.domain
+        try:
+            status = run_admin(
+                lambda: get_admin_client(config).get_execution(project, domain, execution_name)
+            )
+        except LoopRunning:
+            return self._get_execution_state_flytekit(execution_name)
+        details = dict(status.to_event_fields())
+        for key in ("project", "domain", "execution", "phase"):
+            details.pop(key, None)
+        return ExecutionState(
+            project, domain, execution_name, status.phase, self.console_url(execution_name), details
+        )
+
+    def _get_execution_state_flytekit(self, execution_name: str) -> ExecutionState:
         try:
             execution = self.remote.client.get_execution(self._execution_id(execution_name))
         except Exception as exc:

@@ -70,6 +70,30 @@ def _dry_run(value: Any, literal_type: Any) -> str | None:
     return None
 
 
+def name_problems(
+    interface_inputs: Mapping[str, Any], inputs: Mapping[str, Any], *, required: set[str], fixed: set[str]
+) -> list[str]:
+    """Unknown, launch-plan-fixed and missing input names (checks that need no type conversion)."""
+    if not isinstance(inputs, Mapping) or not all(isinstance(k, str) for k in inputs):
+        raise FlyteConfigError(f"inputs must be a dict keyed by input name, got {inputs!r}.")
+    problems: list[str] = []
+    unknown = sorted(set(inputs) - set(interface_inputs))
+    if unknown:
+        problems.append(f"unknown input(s) {unknown} (known: {sorted(interface_inputs)})")
+    overridden = sorted(set(inputs) & fixed)
+    if overridden:
+        problems.append(f"input(s) {overridden} are fixed by the launch plan and cannot be set")
+    missing = sorted(required - set(inputs) - fixed)
+    if missing:
+        problems.append(f"missing required input(s) {missing}")
+    return problems
+
+
+def raise_bad_inputs(what: str, problems: list[str]) -> None:
+    """One :class:`FlyteConfigError` listing every problem, so a user fixes them in one go."""
+    raise FlyteConfigError(f"Bad inputs for {what}: " + "; ".join(problems) + ". Nothing was submitted.")
+
+
 def check_inputs(
     what: str,
     interface_inputs: Mapping[str, Any],
@@ -78,23 +102,8 @@ def check_inputs(
     required: set[str],
     fixed: set[str],
 ) -> dict[str, Any]:
-    """Validate ``inputs`` for ``what`` (e.g. "launch plan x v1"); return them ready for flytekit.
-
-    Raises one :class:`FlyteConfigError` listing every problem, so a user fixes them in one go.
-    """
-    if not isinstance(inputs, Mapping) or not all(isinstance(k, str) for k in inputs):
-        raise FlyteConfigError(f"inputs must be a dict keyed by input name, got {inputs!r}.")
-    problems: list[str] = []
-    known = sorted(interface_inputs)
-    unknown = sorted(set(inputs) - set(interface_inputs))
-    if unknown:
-        problems.append(f"unknown input(s) {unknown} (known: {known})")
-    overridden = sorted(set(inputs) & fixed)
-    if overridden:
-        problems.append(f"input(s) {overridden} are fixed by the launch plan and cannot be set")
-    missing = sorted(required - set(inputs) - fixed)
-    if missing:
-        problems.append(f"missing required input(s) {missing}")
+    """Validate ``inputs`` for ``what`` (e.g. "launch plan x v1"); return them ready for flytekit."""
+    problems = name_problems(interface_inputs, inputs, required=required, fixed=fixed)
     prepared: dict[str, Any] = {}
     for name, value in inputs.items():
         variable = interface_inputs.get(name)
@@ -107,7 +116,7 @@ def check_inputs(
             if error:
                 problems.append(f"input {name!r}={value!r} does not fit its Flyte type: {error}")
     if problems:
-        raise FlyteConfigError(f"Bad inputs for {what}: " + "; ".join(problems) + ". Nothing was submitted.")
+        raise_bad_inputs(what, problems)
     return prepared
 
 

@@ -70,7 +70,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
     :param poll_interval: seconds between status reads while waiting.
     :param fetch_outputs: return the execution's outputs (plain values) instead of its name.
     :param terminate_on_kill: terminate the execution when the task is killed or times out.
-    :param end_from_trigger: deferrable only: when the execution succeeds, the trigger pushes the
+    :param finish_on_triggerer: deferrable only: when the execution succeeds, the trigger pushes the
         result and ends the task, so it never goes back to a worker. Applied only where that changes
         nothing the user gets (no success callback, outlets, listeners, multiple_outputs, mapped
         dependants or overridden resume methods); failures always resume on a worker.
@@ -135,7 +135,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         poll_interval: float = 30.0,
         fetch_outputs: bool = False,
         terminate_on_kill: bool = True,
-        end_from_trigger: bool = True,
+        finish_on_triggerer: bool = True,
         start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -168,7 +168,9 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.fetch_outputs = fetch_outputs
         self.terminate_on_kill = terminate_on_kill
-        self.end_from_trigger = end_from_trigger
+        # Not Airflow's ``end_from_trigger`` attribute: the DagBag rejects tasks carrying that name when
+        # a listener plugin is loaded, whereas this one falls back to a worker resume by itself.
+        self.finish_on_triggerer = finish_on_triggerer
         # Set while running: the execution this task try owns (for on_kill, links and XCom).
         self.flyte_execution_name: str | None = None
         self.console_url: str | None = None
@@ -219,7 +221,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             "execution_timeout": self.execution_timeout.total_seconds() if self.execution_timeout else None,
             "poll_interval": float(self.poll_interval),
             "terminate_on_kill": self.terminate_on_kill,
-            "end_from_trigger": not self.end_from_trigger_blockers(),
+            "end_from_trigger": not self.worker_resume_reasons(),
             "fetch_outputs": self.fetch_outputs,
             "push_return_value": bool(self.do_xcom_push),
             "render_native": bool(self.dag.render_template_as_native_obj) if self.has_dag() else False,  # type: ignore[no-untyped-call]
@@ -450,7 +452,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             self.log.info("Flyte execution %s already ended %s; not deferring.", name, state.phase.name)
             raise_for_event(state.to_event())
             return
-        blockers = self.end_from_trigger_blockers()
+        blockers = self.worker_resume_reasons()
         if blockers:
             self.log.info("The task resumes on a worker after Flyte ends, because: %s.", "; ".join(blockers))
         self.defer(
@@ -476,7 +478,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             return False
         return any(True for _ in self.iter_mapped_dependants())
 
-    def end_from_trigger_blockers(self) -> list[str]:
+    def worker_resume_reasons(self) -> list[str]:
         """Why a success must still resume on a worker (empty: the trigger may end the task).
 
         Ending from the triggerer skips everything Airflow does on a worker after ``execute_complete``
@@ -486,7 +488,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         from flyte_async_provider._compat import has_task_success_listeners
 
         checks = {
-            "end_from_trigger=False": not self.end_from_trigger,
+            "finish_on_triggerer=False": not self.finish_on_triggerer,
             "on_success_callback is set (Airflow runs it only on a worker)": bool(self.on_success_callback),
             "outlets are set (asset events are only recorded by a worker)": bool(self.outlets),
             "multiple_outputs=True": bool(getattr(self, "multiple_outputs", False)),
