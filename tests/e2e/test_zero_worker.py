@@ -35,13 +35,26 @@ def _phase(execution: Any) -> str:
     return str(core_execution.WorkflowExecution.Phase.Name(execution.closure.phase))
 
 
-def worker_runs(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> int:
+def worker_runs(stack: AirflowStack, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
     """How many times a worker ran this task (executor events the scheduler processed)."""
     pattern = re.compile(
         rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
-        rf"run_id={re.escape(run_id)}, map_index=-1,"
+        rf"run_id={re.escape(run_id)}, map_index={map_index},"
     )
     return len(pattern.findall(stack.component_log("scheduler")))
+
+
+def log_containing(rest: AirflowRestClient, dag_id: str, run_id: str, task_id: str, text: str) -> str:
+    """The task's log once it shows ``text`` (the triggerer's part of a log arrives with a lag)."""
+    seen: list[str] = [""]
+
+    def probe() -> str | None:
+        seen[0] = rest.task_log(dag_id, run_id, task_id)
+        return seen[0] if text in seen[0] else None
+
+    return poll_until(
+        probe, timeout=60, interval=1, what=f"{text!r} in the log", on_timeout=lambda: seen[0][-3000:]
+    )
 
 
 def wait_phase(emulator: Any, name: str, phases: set[str], timeout: float) -> Any:
@@ -67,6 +80,8 @@ def run_ids(runs: DagRuns, emulator: Any) -> dict[str, str]:
     emulator.script(Outcome.hang(), quick, name_pattern="zero-kill-*")
     emulator.script(Outcome.hang(), quick, name_pattern="zero-timeout-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="zero-restart-*")
+    emulator.script(Outcome.succeed(), quick, name_pattern="zero-mapped-*")
+    emulator.script(Outcome.succeed(), quick, name_pattern="zero-submit-restart-*")
     emulator.script(Outcome.succeed(), Advance.after_seconds(2), name_pattern="flyte-end-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="flyte-callback-*")
     return {
@@ -84,8 +99,7 @@ def test_a_deferred_success_ends_on_the_triggerer_after_one_worker_run(
     outputs = rest.xcom(END_DAG, run_id, "flyte_end")
     assert isinstance(outputs, dict), outputs  # a worker-equal XCom, not a JSON string
     assert rest.xcom(END_DAG, run_id, "downstream") == sorted(outputs)
-    log = rest.task_log(END_DAG, run_id, "flyte_end")
-    assert ENDED_HERE in log, log[-3000:]
+    log_containing(rest, END_DAG, run_id, "flyte_end", ENDED_HERE)
     assert worker_runs(stack, END_DAG, run_id, "flyte_end") == 1
 
 
@@ -131,6 +145,18 @@ def test_zero_worker_success_never_touches_a_worker(
     assert isinstance(outputs, dict), outputs
     assert runs.wait_task(ZERO_DAG, run_id, "downstream", {"success", "failed"}, timeout=120) == "success"
     assert rest.xcom(ZERO_DAG, run_id, "downstream") == sorted(outputs)
+
+
+def test_mapped_zero_worker_tasks_take_the_ordinary_deferrable_path(
+    run_ids: dict[str, str], runs: DagRuns, stack: AirflowStack
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    for index in (0, 1):
+        state = runs.wait_task(
+            ZERO_DAG, run_id, "zero_mapped", {"success", "failed"}, map_index=index, timeout=240
+        )
+        assert state == "success"
+        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped", index) == 1  # the submit only
 
 
 def test_zero_worker_failure_raises_flyte_s_typed_error_on_a_worker(
@@ -201,6 +227,33 @@ def test_zero_worker_triggerer_restart_finds_the_same_execution(
     assert counters.get("TerminateExecution", 0) == 0, counters
     assert rest.task_instance(ZERO_DAG, run_id, "zero_restart")["try_number"] == 1
     assert rest.xcom(ZERO_DAG, run_id, "zero_restart", NAME_KEY) == name
+
+
+def test_zero_worker_triggerer_killed_during_the_submit_leaves_one_execution(
+    runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack, run_ids: dict[str, str]
+) -> None:
+    dag_id, task_id = "e2e_zero_submit_restart", "zero_submit_restart"
+    runs.wait_task(ZERO_DAG, run_ids[ZERO_DAG], "zero_restart", {"success", "failed"}, timeout=240)
+    emulator.reset_counters()
+    emulator.inject_fault(rpc="CreateExecution", latency_seconds=15)
+    try:
+        run_id = runs.trigger(dag_id)
+        poll_until(
+            lambda: emulator.counters().get("CreateExecution", 0) > 0,
+            timeout=120,
+            what="the trigger's CreateExecution to arrive",
+        )
+        stack.kill_component("triggerer")
+    finally:
+        emulator.clear_faults()
+    stack.start_component("triggerer")
+    state = runs.wait_task(dag_id, run_id, task_id, {"success", "failed"}, timeout=240)
+    assert state == "success"
+    name = rest.xcom(dag_id, run_id, task_id, NAME_KEY)
+    assert name.endswith("-1")
+    assert emulator.success_counters().get("CreateExecution", 0) == 1  # one execution, whoever made it
+    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED"
+    assert worker_runs(stack, dag_id, run_id, task_id) == 0
 
 
 def _xcom_or_none(rest: AirflowRestClient, run_id: str, task_id: str, key: str) -> Any:

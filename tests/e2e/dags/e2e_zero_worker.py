@@ -46,6 +46,12 @@ with DAG(
         **COMMON,
     )
 
+    # Mapped: Airflow 3.3.2 cannot start map indexes on the triggerer with their own inputs, so these
+    # run the ordinary deferrable path (a worker submit each, then they end on the triggerer).
+    FlyteOperator.partial(task_id="zero_mapped", **COMMON).expand(
+        inputs=[{"test_split_ratio": 0.5, "seed": seed} for seed in (6, 7)]
+    )
+
     @task
     def downstream(outputs: Any) -> Any:
         """Reads the zero-worker task's outputs as a worker would, typed (not JSON strings)."""
@@ -54,3 +60,8 @@ with DAG(
         return sorted(outputs)
 
     downstream(ok.output)
+
+
+with DAG(dag_id="e2e_zero_submit_restart", schedule=None, catchup=False, tags=["e2e"]):
+    # The triggerer is killed while this task's CreateExecution is in flight (the test slows it down).
+    FlyteOperator(task_id="zero_submit_restart", inputs={"test_split_ratio": 0.5, "seed": 8}, **COMMON)
