@@ -249,14 +249,21 @@ def trace_flytekit_import(env: dict[str, str]) -> dict[str, Any]:
         if line.startswith("import time:") and line.count("|") == 2:
             name = line.split("|")[2]
             entries.append((len(name) - len(name.lstrip()), name.strip()))
+
+    def is_flytekit(name: str) -> bool:
+        return name == "flytekit" or name.startswith("flytekit.")
+
+    # Outermost first, cut after the first flytekit module (what lies inside it is flytekit's own).
     chain: list[str] = []
     for i, (depth, name) in enumerate(entries):
-        if name == "flytekit" or name.startswith("flytekit."):
+        if is_flytekit(name):
             chain = [name]
             for later_depth, later in entries[i + 1 :]:
                 if later_depth < depth:
                     chain.insert(0, later)
                     depth = later_depth
+            first = next(j for j, n in enumerate(chain) if is_flytekit(n))
+            chain = chain[: first + 1]
             break
     return {"stack": stack, "importtime_chain": chain}
 

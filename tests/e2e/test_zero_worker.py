@@ -114,11 +114,18 @@ def test_a_success_callback_makes_the_task_resume_on_a_worker(
 
     emulator.complete(PROJECT, DOMAIN, name, Outcome.succeed())
     assert runs.wait_run(END_DAG, run_id, timeout=180) == "success"
-    log = rest.task_log(END_DAG, run_id, "flyte_callback")
+    log = log_containing(
+        rest, END_DAG, run_id, "flyte_callback", "on_success_callback ran for flyte_callback"
+    )
     assert "resumes on a worker after Flyte ends, because: on_success_callback" in log, log[-3000:]
-    assert "on_success_callback ran for flyte_callback" in log, log[-3000:]
     assert ENDED_HERE not in log
-    assert worker_runs(stack, END_DAG, run_id, "flyte_callback") == 2
+    # The scheduler may mark the run done before it logs the resume's executor event.
+    poll_until(
+        lambda: worker_runs(stack, END_DAG, run_id, "flyte_callback") == 2,
+        timeout=30,
+        what="the resume's executor event",
+        on_timeout=lambda: str(worker_runs(stack, END_DAG, run_id, "flyte_callback")),
+    )
     assert rest.xcom(END_DAG, run_id, "flyte_callback") == name
 
 
