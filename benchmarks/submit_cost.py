@@ -24,20 +24,27 @@ Each step runs in a fresh ``python -c`` child (``--repeat`` times, default 5; me
 7. Flyte Admin RPCs per submit, old vs new, from the emulator's per-RPC counters.
 
 Steps 2-6 are measured inside the child (``time.process_time`` / ``perf_counter`` around the import or
-the submit, so the noise of the ~4 s baseline does not enter); the same numbers computed as "child
-total minus baseline child total" (what the parent's rusage sees) are printed as a cross-check. The
-Flyte Admin emulators (one per connection, 127.0.0.1, port 0) run in threads of this process, so their
-CPU is not in the children's figures. Not measured: the XCom pushes and the defer itself (Airflow's
-cost, the same for both paths).
+the submit, so the run-to-run noise of the ~2-4 s airflow.sdk import does not enter); "child total
+minus baseline child total", as the parent's rusage sees it, is printed as a cross-check (noisy).
+Children end like an Airflow task process (atexit functions, then ``os._exit``: no interpreter
+teardown). The Flyte Admin emulators (one per connection, 127.0.0.1, port 0) run in threads of this
+process, so their CPU is not in the children's figures. Not measured: the XCom pushes and the defer
+(Airflow's cost, the same for both paths).
 
-    .venv/bin/python benchmarks/submit_cost.py [--repeat 5] [--json PATH]
+Bytecode: by default the children write and read .pyc files under a private temporary
+``PYTHONPYCACHEPREFIX``, as a deployed venv (pip compiles on install) does. ``--bytecode as-is`` keeps
+this environment's settings; with ``PYTHONDONTWRITEBYTECODE=1`` and no .pyc files in the venv every
+process compiles everything it imports from source, which roughly doubles the import rows.
 
-About 2.5 minutes on a 2-core machine.
+    .venv/bin/python benchmarks/submit_cost.py [--repeat 5] [--json PATH] [--bytecode as-is]
+
+About 1 minute (cached bytecode) or 2.5-3 minutes (``--bytecode as-is``) on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -45,6 +52,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,13 +69,28 @@ MARK = "@@submit-cost "
 CHILD_TIMEOUT = 180.0
 OPERATOR_MODULE = "flyte_async_provider.operators.flyte"
 
-# Child prelude: in-child clocks and one JSON result line on stdout (the hook also logs to stdout).
+# Child prelude: in-child clocks and JSON result lines on stdout (the hook also logs to stdout).
 _PRELUDE = """\
 import json as _json, sys as _sys, time as _time
 def _now():
     return _time.process_time(), _time.perf_counter()
 def _mark(**kw):
     print({mark!r} + _json.dumps(kw), flush=True)
+"""
+
+# Child epilogue: end like an Airflow task process (supervisor._fork_main): atexit functions, then
+# os._exit, so no interpreter teardown (freeing every module costs ~0.5 s with Airflow loaded).
+_EPILOGUE = """
+def _exit():
+    import atexit, os
+    _c, _w = _now()
+    atexit._run_exitfuncs()
+    _c2, _w2 = _now()
+    _mark(exit_cpu=_c2 - _c, exit_wall=_w2 - _w)
+    _sys.stdout.flush()
+    _sys.stderr.flush()
+    os._exit(0)
+_exit()
 """
 
 _IMPORT_CHILD = """\
@@ -144,12 +167,16 @@ class Row:
         }
 
 
+def child_command(code: str, args: Sequence[str] = (), flags: Sequence[str] = ()) -> list[str]:
+    return [sys.executable, *flags, "-c", _PRELUDE.format(mark=MARK) + code + _EPILOGUE, *args]
+
+
 def run_child(code: str, args: Sequence[str] = (), env: dict[str, str] | None = None) -> Run:
     """Run ``python -c code args``; CPU from RUSAGE_CHILDREN (one child at a time), wall around it."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", _PRELUDE.format(mark=MARK) + code, *args],
+        child_command(code, args),
         env=env,
         capture_output=True,
         text=True,
@@ -201,6 +228,18 @@ def connection_env(first: FlyteAdminEmulator, warm: FlyteAdminEmulator) -> dict[
     return env
 
 
+def bytecode_state() -> str:
+    """How this environment loads modules: from .pyc files, or compiling sources in every process."""
+    spec = importlib.util.find_spec("airflow")
+    origin = spec.origin if spec and spec.origin else ""
+    pyc = os.path.join(os.path.dirname(origin), "__pycache__", f"__init__.{sys.implementation.cache_tag}.pyc")
+    no_write = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    return (
+        f"PYTHONDONTWRITEBYTECODE={'1' if no_write else 'unset'}, "
+        f"airflow .pyc in the venv: {'yes' if os.path.exists(pyc) else 'no'}"
+    )
+
+
 def repeat(n: int, label: str, once: Callable[[int], Run]) -> list[Run]:
     runs = []
     for i in range(n):
@@ -230,9 +269,10 @@ def rpc_summary(per_run: Sequence[dict[str, int]]) -> dict[str, Any]:
 
 def trace_flytekit_import(env: dict[str, str]) -> dict[str, Any]:
     """Where the new path imports flytekit: the call stack and the ``-X importtime`` module chain."""
-    code = _PRELUDE.format(mark=MARK) + _TRACE_HOOK + submit_child()
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code, "new", "trace-first", "trace-warm"],
+        child_command(
+            _TRACE_HOOK + submit_child(), ["new", "trace-first", "trace-warm"], ["-X", "importtime"]
+        ),
         env=env,
         capture_output=True,
         text=True,
@@ -268,13 +308,17 @@ def trace_flytekit_import(env: dict[str, str]) -> dict[str, Any]:
     return {"stack": stack, "importtime_chain": chain}
 
 
-def measure(n: int) -> dict[str, Any]:
+def measure(n: int, bytecode: str, pycache: str) -> dict[str, Any]:
     first_emu = FlyteAdminEmulator(port=0).start_in_thread()
     warm_emu = FlyteAdminEmulator(port=0).start_in_thread()
     try:
         env = connection_env(first_emu, warm_emu)
-        # Untimed warm-up: page cache and .pyc files for everything the steps import.
-        run_child(import_child([], ["airflow.sdk", OPERATOR_MODULE, "flytekit.remote"]), env=env)
+        if bytecode == "cache":  # as a deployed venv: .pyc written once (here: to a private prefix)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = pycache
+        # Untimed warm-up, one submit per path: page cache (and .pyc files) for all the steps import.
+        for mode in ("new", "old"):
+            run_child(submit_child(), [mode, f"warmup-{mode}", f"warmup-{mode}-warm"], env=env)
 
         bare = repeat(n, "1 python -c pass", lambda i: run_child("pass", env=env))
         sdk = repeat(n, "2 airflow.sdk", lambda i: run_child(import_child([], ["airflow.sdk"]), env=env))
@@ -413,9 +457,24 @@ def measure(n: int) -> dict[str, Any]:
             "grpcio": metadata.version("grpcio"),
             "cpus": os.cpu_count(),
             "repeat": n,
+            "bytecode": bytecode,
+            "bytecode_as_is": bytecode_state(),
         },
         "rows": [{**asdict(row), **row.stats()} for row in rows],
+        "children": {
+            step: [asdict(r) for r in runs]
+            for step, runs in (
+                ("1", bare),
+                ("2", sdk),
+                ("3", op),
+                ("4", fk),
+                ("4b", fk_bare),
+                ("5", new),
+                ("6", old),
+            )
+        },
         "cross_check_cpu_median": cross_check,
+        "baseline_child_total_cpu_spread": max(r.total_cpu for r in op) - min(r.total_cpu for r in op),
         "rpcs_per_submit": {mode: rpc_summary(counts) for mode, counts in rpcs.items()},
         "new_path_imports_flytekit": new_imports_flytekit,
         "flytekit_import_trace": trace,
@@ -434,6 +493,10 @@ def print_report(result: dict[str, Any]) -> None:
         f"FlyteOperator submit run cost: Python {env['python']}, Airflow {env['apache-airflow']}, "
         f"flytekit {env['flytekit']}, {env['cpus']} CPUs, {env['repeat']} runs per step (median / min)"
     )
+    if env["bytecode"] == "cache":
+        print(f"bytecode: cached .pyc (private PYTHONPYCACHEPREFIX); as-is here: {env['bytecode_as_is']}")
+    else:
+        print(f"bytecode: as-is ({env['bytecode_as_is']})")
     print()
     header = (
         f"{'step':<4} {'what':<44} {'CPU s med':>9} {'CPU min':>8} {'wall s med':>10} {'wall min':>8}  note"
@@ -446,7 +509,10 @@ def print_report(result: dict[str, Any]) -> None:
             f"{row['wall_median']:>10.3f} {row['wall_min']:>8.3f}  {row['note']}"
         )
     print()
-    print("Cross-check, CPU s as the parent's rusage sees it (median child total - median baseline total):")
+    print(
+        "Cross-check, CPU s as the parent's rusage sees it (median child total - median baseline total; "
+        f"noisy: the airflow.sdk + operator child totals spread over {result['baseline_child_total_cpu_spread']:.2f} s):"
+    )
     for label, value in result["cross_check_cpu_median"].items():
         print(f"  {label:<48} {value:7.3f}")
     print()
@@ -479,10 +545,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per step (default 5)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument(
+        "--bytecode",
+        choices=["cache", "as-is"],
+        default="cache",
+        help="cache (default): children load .pyc files from a private PYTHONPYCACHEPREFIX, as a "
+        "deployed venv does; as-is: this environment's settings (PYTHONDONTWRITEBYTECODE=1 and a venv "
+        "without .pyc files make every child compile all it imports from source)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    result = measure(args.repeat)
+    with tempfile.TemporaryDirectory(prefix="submit-cost-pyc-") as pycache:
+        result = measure(args.repeat, args.bytecode, pycache)
     print_report(result)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

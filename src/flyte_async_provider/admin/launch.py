@@ -119,11 +119,9 @@ def flytekit_request(
     Same checks as the worker path (unknown, fixed, missing and unconvertible inputs, one error listing
     them all) and the same conversion; the spec is :func:`requests.execution_spec`'s.
     """
-    from flyteidl.admin import execution_pb2
     from flytekit.models import interface as interface_models
-    from flytekit.models.literals import LiteralMap
 
-    from flyte_async_provider.admin.requests import execution_spec
+    from flyte_async_provider.admin.requests import create_request
     from flyte_async_provider.hooks.values import check_inputs, has_side_effects, to_literal
 
     if entity.id.resource_type == _TASK:
@@ -143,13 +141,9 @@ def flytekit_request(
             f"Bad inputs for {label}: input(s) {uploads} are files, directories or datasets, which flytekit "
             "uploads from a worker; use start_from_trigger=False for this task. Nothing was submitted."
         )
-    literals = {n: to_literal(v, interface[n].type) for n, v in prepared.items()}
-    return execution_pb2.ExecutionCreateRequest(
-        project=project,
-        domain=domain,
-        name=name,
-        spec=execution_spec(entity.id, options),
-        inputs=LiteralMap(literals).to_flyte_idl(),
+    literals = {n: to_literal(v, interface[n].type).to_flyte_idl() for n, v in prepared.items()}
+    return create_request(
+        entity, project=project, domain=domain, name=name, literals=literals, options=options
     )
 
 

@@ -158,9 +158,6 @@ def plain_request(
 
     Unknown, fixed and missing inputs raise the same :class:`FlyteConfigError` as the flytekit path.
     """
-    from flyteidl.admin import execution_pb2
-    from flyteidl.core import literals_pb2
-
     from flyte_async_provider.hooks.values import name_problems, raise_bad_inputs
 
     interface, required, fixed = entity_interface(entity)
@@ -168,6 +165,24 @@ def plain_request(
     if problems:
         raise_bad_inputs(label, problems)
     literals = {n: plain_literal(v, interface[n]) for n, v in inputs.items()}
+    return create_request(
+        entity, project=project, domain=domain, name=name, literals=literals, options=options
+    )
+
+
+def create_request(
+    entity: Any,
+    *,
+    project: str,
+    domain: str,
+    name: str,
+    literals: Mapping[str, Any],
+    options: ExecutionOptions,
+) -> Any:
+    """``ExecutionCreateRequest`` of ``entity`` with converted inputs (``core.Literal`` by name)."""
+    from flyteidl.admin import execution_pb2
+    from flyteidl.core import literals_pb2
+
     return execution_pb2.ExecutionCreateRequest(
         project=project,
         domain=domain,

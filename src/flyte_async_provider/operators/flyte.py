@@ -191,7 +191,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         from airflow.triggers.base import StartTriggerArgs
 
         from flyte_async_provider._compat import STARTS_FROM_TRIGGER
-        from flyte_async_provider.triggers.launch import OPTION_FIELDS
+        from flyte_async_provider.triggers.launch import OPERATOR_FIELDS
 
         templated = {name: getattr(self, name) for name in self.template_fields}
         reason = None
@@ -208,25 +208,16 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 reason,
             )
             return
-        kwargs: dict[str, Any] = {
-            "flyte_conn_id": self.flyte_conn_id,
-            "project": self.project,
-            "domain": self.domain,
-            "launchplan_name": self.launchplan_name,
-            "task_name": self.task_name,
-            "workflow_name": self.workflow_name,
-            "version": self.version,
-            "inputs": self.inputs,
-            "execution_name": self.execution_name,
-            "execution_timeout": self.execution_timeout.total_seconds() if self.execution_timeout else None,
-            "poll_interval": float(self.poll_interval),
-            "terminate_on_kill": self.terminate_on_kill,
-            "end_from_trigger": not self.worker_resume_reasons(),
-            "fetch_outputs": self.fetch_outputs,
-            "push_return_value": bool(self.do_xcom_push),
-            "render_native": bool(self.dag.render_template_as_native_obj) if self.has_dag() else False,  # type: ignore[no-untyped-call]
-        }
-        kwargs.update({name: getattr(self, name) for name in OPTION_FIELDS})
+        kwargs: dict[str, Any] = {name: getattr(self, name) for name in OPERATOR_FIELDS}
+        kwargs.update(
+            execution_timeout=self.execution_timeout.total_seconds() if self.execution_timeout else None,
+            poll_interval=float(self.poll_interval),
+            terminate_on_kill=self.terminate_on_kill,
+            end_from_trigger=not self.worker_resume_reasons(),
+            fetch_outputs=self.fetch_outputs,
+            push_return_value=bool(self.do_xcom_push),
+            render_native=bool(self.dag.render_template_as_native_obj) if self.has_dag() else False,  # type: ignore[no-untyped-call]
+        )
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls="flyte_async_provider.triggers.launch.FlyteLaunchTrigger",
             trigger_kwargs=kwargs,

@@ -45,6 +45,20 @@ OPTION_FIELDS = (
 )
 # Terminate this long before Airflow's trigger timeout (which fails the task without telling us).
 DEADLINE_MARGIN_SECONDS = 2.0
+# The operator arguments this trigger takes under the same name and meaning (all of them templated on
+# the operator): the operator copies them, the triggerer renders them here.
+OPERATOR_FIELDS = (
+    "flyte_conn_id",
+    "project",
+    "domain",
+    "launchplan_name",
+    "task_name",
+    "workflow_name",
+    "version",
+    "inputs",
+    "execution_name",
+    *OPTION_FIELDS,
+)
 # How long on_kill waits for a CreateExecution in flight before terminating what it created.
 SUBMIT_GRACE_SECONDS = 30.0
 
@@ -120,25 +134,17 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Primitives only (the kwargs are stored as JSON in Airflow's database)."""
-        kwargs: dict[str, Any] = {
-            "flyte_conn_id": self.flyte_conn_id,
-            "project": self.project,
-            "domain": self.domain,
-            "launchplan_name": self.launchplan_name,
-            "task_name": self.task_name,
-            "workflow_name": self.workflow_name,
-            "version": self.version,
-            "inputs": self.inputs,
-            "execution_name": self._explicit_name,
-            "execution_timeout": self.execution_timeout,
-            "poll_interval": self.poll_interval,
-            "terminate_on_kill": self.terminate_on_kill,
-            "end_from_trigger": self.end_from_trigger,
-            "fetch_outputs": self.fetch_outputs,
-            "push_return_value": self.push_return_value,
-            "render_native": self.render_native,
-        }
-        kwargs.update({field: getattr(self, field) for field in OPTION_FIELDS})
+        kwargs: dict[str, Any] = {name: getattr(self, name) for name in OPERATOR_FIELDS}
+        kwargs.update(
+            execution_name=self._explicit_name,  # the attribute holds the watched name once running
+            execution_timeout=self.execution_timeout,
+            poll_interval=self.poll_interval,
+            terminate_on_kill=self.terminate_on_kill,
+            end_from_trigger=self.end_from_trigger,
+            fetch_outputs=self.fetch_outputs,
+            push_return_value=self.push_return_value,
+            render_native=self.render_native,
+        )
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
