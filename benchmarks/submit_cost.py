@@ -10,7 +10,8 @@ first try the async admin client on a private loop (``hooks/sync_admin.py`` runn
 ``admin/launch.py`` ``submit(convert_with_flytekit=False)``) and fall back to FlyteRemote only for
 inputs that are not plain values.
 
-Each step runs in a fresh ``python -c`` child (``--repeat`` times, default 5; median and min shown):
+Each step runs in a fresh ``python -c`` child, ``--repeat`` times (default 5) in round-robin order so
+that drift in machine load spreads over all steps; median and min shown:
 
 1. interpreter start (``pass``): the child's CPU (user+sys, ``getrusage(RUSAGE_CHILDREN)``) and wall.
 2. ``import airflow.sdk``: already paid by the LocalExecutor parent, shown for scale only.
@@ -240,11 +241,13 @@ def bytecode_state() -> str:
     )
 
 
-def repeat(n: int, label: str, once: Callable[[int], Run]) -> list[Run]:
-    runs = []
+def round_robin(n: int, steps: dict[str, Callable[[int], Run]]) -> dict[str, list[Run]]:
+    """``n`` rounds of every step in turn, so slow drift in machine load spreads over all steps."""
+    runs: dict[str, list[Run]] = {step: [] for step in steps}
     for i in range(n):
-        runs.append(once(i))
-        print(f"  {label}: {i + 1}/{n}", file=sys.stderr, flush=True)
+        for step, once in steps.items():
+            runs[step].append(once(i))
+        print(f"  round {i + 1}/{n} done", file=sys.stderr, flush=True)
     return runs
 
 
@@ -320,20 +323,6 @@ def measure(n: int, bytecode: str, pycache: str) -> dict[str, Any]:
         for mode in ("new", "old"):
             run_child(submit_child(), [mode, f"warmup-{mode}", f"warmup-{mode}-warm"], env=env)
 
-        bare = repeat(n, "1 python -c pass", lambda i: run_child("pass", env=env))
-        sdk = repeat(n, "2 airflow.sdk", lambda i: run_child(import_child([], ["airflow.sdk"]), env=env))
-        op = repeat(
-            n,
-            "3 operator module",
-            lambda i: run_child(import_child(["airflow.sdk"], [OPERATOR_MODULE]), env=env),
-        )
-        fk = repeat(
-            n, "4 flytekit", lambda i: run_child(import_child(["airflow.sdk"], ["flytekit"]), env=env)
-        )
-        fk_bare = repeat(
-            n, "4b flytekit (bare)", lambda i: run_child(import_child([], ["flytekit"]), env=env)
-        )
-
         rpcs: dict[str, list[dict[str, int]]] = {"new": [], "old": []}
 
         def submit_once(mode: str, i: int) -> Run:
@@ -343,8 +332,22 @@ def measure(n: int, bytecode: str, pycache: str) -> dict[str, Any]:
             rpcs[mode].append(first_emu.counters())
             return run
 
-        new = repeat(n, "5 new-path submit", lambda i: submit_once("new", i))
-        old = repeat(n, "6 old-path submit", lambda i: submit_once("old", i))
+        def importing(setup: list[str], measured: list[str]) -> Callable[[int], Run]:
+            return lambda i: run_child(import_child(setup, measured), env=env)
+
+        runs = round_robin(
+            n,
+            {
+                "1": lambda i: run_child("pass", env=env),
+                "2": importing([], ["airflow.sdk"]),
+                "3": importing(["airflow.sdk"], [OPERATOR_MODULE]),
+                "4": importing(["airflow.sdk"], ["flytekit"]),
+                "4b": importing([], ["flytekit"]),
+                "5": lambda i: submit_once("new", i),
+                "6": lambda i: submit_once("old", i),
+            },
+        )
+        bare, sdk, op, fk, fk_bare, new, old = (runs[k] for k in ("1", "2", "3", "4", "4b", "5", "6"))
         new_imports_flytekit = any(r.reported["flytekit"] for r in new)
         trace = trace_flytekit_import(env) if new_imports_flytekit else None
     finally:
@@ -461,18 +464,7 @@ def measure(n: int, bytecode: str, pycache: str) -> dict[str, Any]:
             "bytecode_as_is": bytecode_state(),
         },
         "rows": [{**asdict(row), **row.stats()} for row in rows],
-        "children": {
-            step: [asdict(r) for r in runs]
-            for step, runs in (
-                ("1", bare),
-                ("2", sdk),
-                ("3", op),
-                ("4", fk),
-                ("4b", fk_bare),
-                ("5", new),
-                ("6", old),
-            )
-        },
+        "children": {step: [asdict(r) for r in step_runs] for step, step_runs in runs.items()},
         "cross_check_cpu_median": cross_check,
         "baseline_child_total_cpu_spread": max(r.total_cpu for r in op) - min(r.total_cpu for r in op),
         "rpcs_per_submit": {mode: rpc_summary(counts) for mode, counts in rpcs.items()},
@@ -509,9 +501,10 @@ def print_report(result: dict[str, Any]) -> None:
             f"{row['wall_median']:>10.3f} {row['wall_min']:>8.3f}  {row['note']}"
         )
     print()
+    spread = result["baseline_child_total_cpu_spread"]
     print(
         "Cross-check, CPU s as the parent's rusage sees it (median child total - median baseline total; "
-        f"noisy: the airflow.sdk + operator child totals spread over {result['baseline_child_total_cpu_spread']:.2f} s):"
+        f"noisy: the airflow.sdk + operator child totals spread over {spread:.2f} s):"
     )
     for label, value in result["cross_check_cpu_median"].items():
         print(f"  {label:<48} {value:7.3f}")
