@@ -142,6 +142,7 @@ class Options:
     plot: Path | None = None
     json_path: Path | None = None
     keep_home: bool = False
+    airflow_config: dict[str, str] = field(default_factory=dict)
 
 
 def default_timeout(n: int, duration: float, slots: int, interval: float) -> float:
@@ -163,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="write a PNG (makespan and slot-seconds per mode)")
     p.add_argument("--json", dest="json_path", type=Path, help="write the figures as JSON")
     p.add_argument("--keep-home", action="store_true", help="keep the Airflow home (logs) for inspection")
+    p.add_argument(
+        "--airflow-config",
+        action="append",
+        default=[],
+        metavar="SECTION__KEY=VALUE",
+        help="extra Airflow setting for every component, e.g. WORKERS__MIN_HEARTBEAT_INTERVAL=1",
+    )
     return p
 
 
@@ -194,6 +202,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         plot=args.plot,
         json_path=args.json_path,
         keep_home=args.keep_home,
+        airflow_config=dict(item.split("=", 1) for item in args.airflow_config),
     )
 
 
@@ -405,7 +414,9 @@ def count_creates(
 # -- the stack --------------------------------------------------------------------------------------
 def bench_env(opts: Options) -> dict[str, str]:
     """What every Airflow component gets: the DAGs' settings (see fanout_bench_common.py)."""
-    return {"FANOUT_BENCH": json.dumps({"n": opts.n, "interval": opts.interval})}
+    env = {"FANOUT_BENCH": json.dumps({"n": opts.n, "interval": opts.interval})}
+    env.update({f"AIRFLOW__{key.upper()}": value for key, value in opts.airflow_config.items()})
+    return env
 
 
 def dag_files(modes: Sequence[str]) -> list[Path]:
@@ -850,7 +861,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"fan-out benchmark: N={opts.n}, D={opts.duration:g} s, {opts.slots} slots, interval "
         f"{opts.interval:g} s, ETL after {opts.etl_delay:g} s, timeout {opts.timeout:.0f} s per mode, "
-        f"modes {','.join(opts.modes)}",
+        f"modes {','.join(opts.modes)}"
+        + "".join(f", AIRFLOW__{k.upper()}={v}" for k, v in opts.airflow_config.items()),
         flush=True,
     )
     results: list[ModeResult] = []
