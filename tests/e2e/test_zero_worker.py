@@ -81,7 +81,7 @@ def run_ids(runs: DagRuns, emulator: Any) -> dict[str, str]:
     emulator.script(Outcome.hang(), quick, name_pattern="zero-timeout-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="zero-restart-*")
     emulator.script(Outcome.succeed(), quick, name_pattern="zero-mapped-*")
-    emulator.script(Outcome.succeed(), quick, name_pattern="zero-submit-restart-*")
+    emulator.script(Outcome.succeed(), quick, name_pattern="zero-submit-rest*")
     emulator.script(Outcome.succeed(), Advance.after_seconds(2), name_pattern="flyte-end-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="flyte-callback-*")
     return {
