@@ -225,3 +225,21 @@ def test_retry_after_worker_death_reattaches(flyte: Any, mode: str, monkeypatch:
     assert name.endswith("-1")  # try 1's execution, re-attached by try 2
     assert flyte.counters()["CreateExecution"] == 1
     assert _xcom(dr, "train") == name
+
+
+def test_a_task_ended_by_the_trigger_still_succeeds_under_dag_test(
+    flyte: Any, seed_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing to push (do_xcom_push=False) the trigger ends the task; dag.test() then resumes it
+    with ``event="success"`` anyway, and execute_complete must read the execution back from XCom."""
+    flyte.set_default(Outcome.succeed(), Advance.after_reads(1))
+    # Only the operator: the seed DAG's sensor reads the return value, which is not pushed here.
+    dag = seed_dag.partial_subset(["diabetes_predictions"], include_downstream=False, include_upstream=False)
+    run = Run(dag, "deferrable", monkeypatch)
+    monkeypatch.setattr(dag.task_dict["diabetes_predictions"], "do_xcom_push", False)
+    dr = run()
+    assert dr.state == "success", run.errors
+    assert run.states == {"diabetes_predictions": "success"}
+    (name,) = flyte.backend.names(PROJECT, DOMAIN)
+    assert _xcom(dr, "diabetes_predictions", "flyte_execution_name") == name
+    assert _xcom(dr, "diabetes_predictions") is None
