@@ -119,21 +119,14 @@ def flytekit_request(
     Same checks as the worker path (unknown, fixed, missing and unconvertible inputs, one error listing
     them all) and the same conversion; the spec is :func:`requests.execution_spec`'s.
     """
-    from flytekit.models import interface as interface_models
+    from flytekit.models.interface import Variable
+    from flytekit.models.types import LiteralType
 
-    from flyte_async_provider.admin.requests import create_request
+    from flyte_async_provider.admin.requests import create_request, entity_interface
     from flyte_async_provider.hooks.values import check_inputs, has_side_effects, to_literal
 
-    if entity.id.resource_type == _TASK:
-        interface = interface_models.VariableMap.from_flyte_idl(
-            entity.closure.compiled_task.template.interface.inputs
-        ).variables
-        required, fixed = set(interface), set()
-    else:
-        parameters = interface_models.ParameterMap.from_flyte_idl(entity.closure.expected_inputs).parameters
-        interface = {n: p.var for n, p in parameters.items()}
-        required = {n for n, p in parameters.items() if p.required}
-        fixed = set(entity.spec.fixed_inputs.literals)
+    types, required, fixed = entity_interface(entity)
+    interface = {n: Variable(type=LiteralType.from_flyte_idl(t), description="") for n, t in types.items()}
     prepared = check_inputs(label, interface, inputs, required=required, fixed=fixed)
     uploads = sorted(n for n in prepared if has_side_effects(interface[n].type))
     if uploads:

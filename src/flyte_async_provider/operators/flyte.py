@@ -9,7 +9,7 @@ the triggerer through :class:`FlyteExecutionTrigger`, or in the worker with the 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -199,7 +199,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             reason = "Airflow < 3.3 does not start tasks on the triggerer"
         elif not self.wait_for_completion:
             reason = "wait_for_completion=False has nothing to wait for on the triggerer"
-        elif any(hasattr(v, "resolve") or _has_xcomarg(v) for v in templated.values()):
+        elif any(_nested_any(v, _is_xcomarg) for v in templated.values()):
             reason = "an argument is an XComArg (use a Jinja xcom_pull with map_indexes=-1 instead)"
         if reason:
             self.log.warning(
@@ -262,7 +262,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             {
                 name: getattr(self, name)
                 for name in ("labels", "annotations", "envs", "tags")
-                if not _is_dynamic(getattr(self, name)) and not _has_dynamic(getattr(self, name))
+                if not _nested_any(getattr(self, name), _is_dynamic)
             }
         )
         if not any(_is_dynamic(v) for v in static.values()):
@@ -597,17 +597,16 @@ def _execution_of(external_id: Any) -> tuple[str, int | None]:
     return str(external_id), None
 
 
-def _has_xcomarg(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return any(hasattr(v, "resolve") or _has_xcomarg(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(hasattr(v, "resolve") or _has_xcomarg(v) for v in value)
-    return False
+def _is_xcomarg(value: Any) -> bool:
+    return hasattr(value, "resolve")
 
 
-def _has_dynamic(value: Any) -> bool:
+def _nested_any(value: Any, test: Callable[[Any], bool]) -> bool:
+    """``test`` holds for ``value`` or anything nested in its dicts and lists."""
+    if test(value):
+        return True
     if isinstance(value, Mapping):
-        return any(_is_dynamic(v) or _has_dynamic(v) for v in value.values())
+        return any(_nested_any(v, test) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_is_dynamic(v) or _has_dynamic(v) for v in value)
+        return any(_nested_any(v, test) for v in value)
     return False
