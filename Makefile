@@ -15,16 +15,19 @@ COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
 .PHONY: demo test lint typecheck unit compat emulator bench clean
 
+# --compile-bytecode: what pip does by default and uv does not. Without it, and with
+# PYTHONDONTWRITEBYTECODE=1 (set on this machine kind), every Airflow task process compiles the
+# modules it imports from source again (docs/performance.md, "Where a worker run's time goes").
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT_PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip uv
-	$(COMPAT_VENV)/bin/uv pip install -q --python $(COMPAT_VENV)/bin/python -e '.[dev]' 'apache-airflow==$(COMPAT_AIRFLOW)'
+	$(COMPAT_VENV)/bin/uv pip install -q --compile-bytecode --python $(COMPAT_VENV)/bin/python -e '.[dev]' 'apache-airflow==$(COMPAT_AIRFLOW)'
 	touch $(COMPAT_STAMP)
 
 venv: $(STAMP)

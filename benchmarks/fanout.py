@@ -14,12 +14,18 @@ except zero_worker; ``benchmarks/fanout_dags/``), all with the same poll/poke in
 - ``worker_wait``     FlyteOperator(deferrable=False): polls inside the worker
 - ``old_poke``        FlyteOperator(wait_for_completion=False) + FlyteSensor(mode="poke") per item
 - ``old_reschedule``  the same with FlyteSensor(mode="reschedule")
+- ``v005_poke``       the anchor itself: airflow-provider-flyte 0.0.5's FlyteOperator + FlyteSensor(mode=
+                      "poke"), unmodified, N task pairs (0.0.5 cannot map: see fanout_bench_v005.py)
+- ``v005_reschedule`` the same with mode="reschedule"
 - ``trivial_task``    N mapped ``@task`` functions returning a number: the floor of a worker run
 
 Per mode: makespan (DAG run start to end), worker task runs, worker slot-seconds, seconds of slot per
 run, the latency (queued to done) of an 8-task ETL DAG triggered ``--etl-delay`` s after the fan-out,
 and the emulator's CreateExecution counters (duplicates must be 0). Then the ratios versus the best old
-pattern (per figure, the better of old_poke and old_reschedule), and zero_worker's makespan minus D.
+pattern, per figure, twice: versus the old pattern written with this provider (old_poke/old_reschedule,
+whose launch is this release's cheap submit) and versus the anchor users run today (v005_*); and
+zero_worker's makespan minus D. The v005 modes need the 0.0.5 wheel: it is fetched once from the
+package index (``pip download``) into ``~/.cache/airflow-provider-flyte-async/`` and unpacked there.
 
 How worker time is measured: each worker run of a task is one ``ExecuteTask`` workload on a
 LocalExecutor worker process; the task SDK's supervisor logs ``Workload finished ... duration=...
@@ -32,10 +38,13 @@ lines are NOT used for durations: a resumed try keeps the first run's ``start_da
 LocalExecutor worker's title is ``airflow worker -- LocalExecutor: <ti id>`` (``<idle>`` otherwise);
 it also sees a workload whose supervisor raised before logging. Between modes the benchmark waits
 until every worker is idle and the pool is empty, so modes do not overlap. A run's slot time includes
-the supervisor noticing its task process's exit, which here takes up to ``[workers]
-min_heartbeat_interval`` (5 s) more at random; that tail also makes Airflow 3.3.2 fail an occasional
-reschedule sensor (its next poke is queued before the previous run's executor event arrives), hence
-the retries, which are reported.
+the supervisor noticing its task process's exit. When the task process's sockets reach EOF before
+the kernel lets the supervisor reap it, the supervisor's next ``select`` has no socket left to wake it
+and sleeps a full ``[workers] min_heartbeat_interval`` (5 s): Airflow's own exit race, hit by about a
+third of all worker runs here whatever the task. The benchmark counts it per mode ("exit waits": runs
+whose supervisor finished more than 1 s after the task's last log line, and the seconds so spent).
+That tail also makes Airflow 3.3.2 fail an occasional reschedule sensor (its next poke is queued before
+the previous run's executor event arrives), hence the retries, which are reported.
 
     .venv/bin/python benchmarks/fanout.py                        # N=32, D=30 s, 4 slots, all modes
     .venv/bin/python benchmarks/fanout.py --preset large         # N=200
@@ -52,9 +61,11 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -75,11 +86,19 @@ WORKER_TITLE = "airflow worker -- LocalExecutor:"
 SAMPLE_SECONDS = 0.25
 REST_POLL_SECONDS = 1.0
 OLD_MODES = ("old_poke", "old_reschedule")
+ANCHOR_MODES = ("v005_poke", "v005_reschedule")
+ANCHOR_REQUIREMENT = "airflow-provider-flyte==0.0.5"
+_CACHE_HOME = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+ANCHOR_CACHE = Path(_CACHE_HOME, "airflow-provider-flyte-async")
+#: A run whose supervisor finished this long after the task's last log line waited on Airflow's exit race.
+EXIT_WAIT_SECONDS = 1.0
 # New modes purple, in-worker and old patterns grey, the floor light.
 PLOT_COLORS = {
     "worker_wait": "#9a9a9a",
     "old_poke": "#9a9a9a",
     "old_reschedule": "#9a9a9a",
+    "v005_poke": "#6e6e6e",
+    "v005_reschedule": "#6e6e6e",
     "trivial_task": "#d0d0d0",
 }
 
@@ -111,6 +130,8 @@ MODES: dict[str, Mode] = {
         Mode("worker_wait", "fanout_bench_worker_wait.py"),  # one long run
         Mode("old_poke", "fanout_bench_old_sensor.py", tasks_per_item=2, runs_per_item=2),
         Mode("old_reschedule", "fanout_bench_old_sensor.py", tasks_per_item=2, runs_per_item=None),
+        Mode("v005_poke", "fanout_bench_v005.py", tasks_per_item=2, runs_per_item=2),
+        Mode("v005_reschedule", "fanout_bench_v005.py", tasks_per_item=2, runs_per_item=None),
         Mode("trivial_task", "fanout_bench_trivial_task.py", flyte=False),
     )
 }
@@ -124,7 +145,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slots": 4,
         "interval": 60.0,
         "etl_delay": 150.0,  # half of D
-        "modes": [m for m in MODES if m != "worker_wait"],
+        # Poke pins a slot per item for all of D: one poke pattern (this provider's) is enough here.
+        "modes": [m for m in MODES if m not in ("worker_wait", *ANCHOR_MODES)],
     },
 }
 
@@ -211,8 +233,10 @@ _TI_FINISHED = re.compile(
     r"TaskInstance Finished: dag_id=(?P<dag_id>[^,]+), task_id=[^,]+, run_id=(?P<run_id>[^,]+), "
     r"map_index=-?\d+, ti_id=(?P<ti_id>[^,]+),.*? state=(?P<state>[^,]+),"
 )
-_WORKLOAD_FINISHED = re.compile(r"Workload finished\s.*")
+_WORKLOAD_FINISHED = re.compile(r"^(?P<ts>\S+) .*Workload finished\s.*")
 _KEY_VALUE = re.compile(r"\b(duration|final_state|workload_id|workload_type)=(\S+)")
+#: A line the task process itself logged (the supervisor forwards them with this timestamp format).
+_TASK_LINE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+00:00) .*\bti_id=(?P<ti_id>[\w-]+)")
 
 
 @dataclass(frozen=True)
@@ -222,21 +246,36 @@ class WorkerRun:
     ti_id: str
     seconds: float
     final_state: str
+    #: From the task process's last log line to the supervisor's end (``None``: no task line seen).
+    exit_gap_s: float | None = None
 
 
 def parse_worker_runs(log_text: str) -> list[WorkerRun]:
-    """Every ``Workload finished`` line of ``ExecuteTask`` workloads (the supervisor's own timing)."""
+    """Every ``Workload finished`` line of ``ExecuteTask`` workloads (the supervisor's own timing),
+    with how long after the task's last log line the supervisor finished."""
     runs: list[WorkerRun] = []
-    for match in _WORKLOAD_FINISHED.finditer(log_text):
-        fields = dict(_KEY_VALUE.findall(match.group(0)))
+    last_task_line: dict[str, str] = {}
+    for line in log_text.splitlines():
+        task_line = _TASK_LINE.match(line)
+        if task_line:
+            last_task_line[task_line["ti_id"]] = task_line["ts"]
+            continue
+        match = _WORKLOAD_FINISHED.match(line)
+        if not match:
+            continue
+        fields = dict(_KEY_VALUE.findall(line))
         if fields.get("workload_type", "ExecuteTask") != "ExecuteTask" or "workload_id" not in fields:
             continue
-        runs.append(
-            WorkerRun(
-                fields["workload_id"], float(fields.get("duration", 0.0)), fields.get("final_state", "")
-            )
-        )
+        ti_id = fields["workload_id"]
+        gap = _seconds_between(last_task_line.pop(ti_id, None), match["ts"])
+        runs.append(WorkerRun(ti_id, float(fields.get("duration", 0.0)), fields.get("final_state", ""), gap))
     return runs
+
+
+def exit_waits(runs: Iterable[WorkerRun]) -> tuple[int, float]:
+    """Runs that waited on Airflow's exit race (see the module docstring), and the seconds they lost."""
+    gaps = [r.exit_gap_s for r in runs if r.exit_gap_s is not None and r.exit_gap_s > EXIT_WAIT_SECONDS]
+    return len(gaps), sum(gaps)
 
 
 def parse_executor_events(log_text: str, dag_id: str, run_id: str) -> list[tuple[str, str]]:
@@ -355,6 +394,8 @@ class ModeResult:
     runs_by_final_state: dict[str, int] = field(default_factory=dict)
     ti_states: dict[str, int] = field(default_factory=dict)
     retries: int | None = None
+    exit_waits: int | None = None
+    exit_wait_s: float | None = None
     note: str = ""
     etl_latency_s: float | None = None
     etl_overlapped: bool | None = None
@@ -412,9 +453,34 @@ def count_creates(
 
 
 # -- the stack --------------------------------------------------------------------------------------
-def bench_env(opts: Options) -> dict[str, str]:
-    """What every Airflow component gets: the DAGs' settings (see fanout_bench_common.py)."""
+def ensure_anchor(cache: Path = ANCHOR_CACHE) -> Path:
+    """The unpacked airflow-provider-flyte 0.0.5 wheel (downloaded from the package index once).
+
+    Unpacked rather than installed: installed, it would register a second ``flyte`` connection type.
+    """
+    target = cache / "airflow-provider-flyte-0.0.5"
+    if (target / "flyte_provider" / "operators" / "flyte.py").is_file():
+        return target
+    wheels = cache / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:"]
+    proc = subprocess.run(
+        [*cmd, "-d", str(wheels), ANCHOR_REQUIREMENT], capture_output=True, text=True, timeout=300
+    )
+    found = sorted(wheels.glob("airflow_provider_flyte-0.0.5-*.whl"))
+    if proc.returncode != 0 or not found:
+        raise StackError(f"could not download {ANCHOR_REQUIREMENT}: {proc.stderr.strip()[-500:]}")
+    with zipfile.ZipFile(found[0]) as wheel:
+        wheel.extractall(target)
+    return target
+
+
+def bench_env(opts: Options, anchor: Path | None = None) -> dict[str, str]:
+    """What every Airflow component gets: the DAGs' settings (see fanout_bench_common.py), the
+    anchor package on ``PYTHONPATH`` when a v005 mode runs, and ``--airflow-config``."""
     env = {"FANOUT_BENCH": json.dumps({"n": opts.n, "interval": opts.interval})}
+    if anchor is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(anchor), os.environ.get("PYTHONPATH")) if p)
     env.update({f"AIRFLOW__{key.upper()}": value for key, value in opts.airflow_config.items()})
     return env
 
@@ -424,14 +490,14 @@ def dag_files(modes: Sequence[str]) -> list[Path]:
     return sorted(files)
 
 
-def stack_settings(opts: Options) -> StackSettings:
+def stack_settings(opts: Options, anchor: Path | None = None) -> StackSettings:
     return StackSettings(
         extra_dag_files=dag_files(opts.modes),
         include_example_dags=False,
         parallelism=opts.slots,
         # UNDEFINED -> QUEUED -> RUNNING -> SUCCEEDING -> SUCCEEDED: 4 steps of D/4 s.
         emulator_args=["--advance-seconds", f"{opts.duration / 4:g}"],
-        extra_env=bench_env(opts),
+        extra_env=bench_env(opts, anchor),
         keep_home=opts.keep_home,
     )
 
@@ -619,6 +685,7 @@ class ModeRunner:
         result.slot_s_sampled = self.sampler.busy_seconds(ti_ids)
         result.worker_runs_sampled = self.sampler.runs(ti_ids)
         result.runs_by_final_state = dict(Counter(r.final_state for r in worker_runs))
+        result.exit_waits, result.exit_wait_s = exit_waits(worker_runs)
         result.makespan_s = _seconds_between(fanout.get("start_date"), fanout.get("end_date"))
         result.etl_latency_s = _seconds_between(etl.get("queued_at"), etl.get("end_date"))
         etl_queued, fanout_end = _ts(etl.get("queued_at")), _ts(fanout.get("end_date"))
@@ -660,17 +727,18 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
 def print_table(results: Sequence[ModeResult], out: Any = sys.stdout) -> None:
     header = (
         f"{'mode':<16} {'status':<12} {'makespan s':>10} {'runs':>5} {'slot-s':>8} {'(ps)':>8} "
-        f"{'s/run':>6} {'ETL s':>6} {'creates':>8} {'dup':>4} {'retry':>5}"
+        f"{'s/run':>6} {'ETL s':>6} {'creates':>8} {'dup':>4} {'retry':>5} {'exit waits':>10}"
     )
     print(header, file=out)
     print("-" * len(header), file=out)
     for r in results:
         creates = "-" if r.creates_ok is None else f"{r.creates_ok}/{r.executions_created}"
         etl = _fmt(r.etl_latency_s) + ("" if r.etl_overlapped in (None, True) else "*")
+        waits = "-" if r.exit_waits is None else f"{r.exit_waits}/{r.exit_wait_s or 0.0:.0f} s"
         print(
             f"{r.mode:<16} {r.status:<12} {_fmt(r.makespan_s):>10} {_fmt(r.worker_runs, 'd'):>5} "
             f"{_fmt(r.slot_s):>8} {_fmt(r.slot_s_sampled):>8} {_fmt(r.s_per_run, '.2f'):>6} {etl:>6} "
-            f"{creates:>8} {_fmt(r.duplicate_creates, 'd'):>4} {_fmt(r.retries, 'd'):>5}",
+            f"{creates:>8} {_fmt(r.duplicate_creates, 'd'):>4} {_fmt(r.retries, 'd'):>5} {waits:>10}",
             file=out,
         )
     for r in results:
@@ -685,32 +753,49 @@ def print_table(results: Sequence[ModeResult], out: Any = sys.stdout) -> None:
         "finished' duration); (ps): the same from sampling worker process titles; s/run = slot-s / runs; "
         "ETL s: queued-to-done of the 8-task ETL DAG (* = triggered after the fan-out had ended); "
         "creates: CreateExecution answered OK / executions created; dup: duplicate CreateExecution; "
-        "retry: task retries (Airflow's own failures, e.g. apache/airflow#67287).",
+        "retry: task retries (Airflow's own failures, e.g. apache/airflow#67287); exit waits: runs whose "
+        "supervisor slept on Airflow's exit race / the slot-seconds they lost.",
         file=out,
     )
 
 
+NEW_MODES = ("deferred", "deferred_resume", "zero_worker", "worker_wait")
+BASELINES = {
+    "old": ("this provider's fire-and-forget + sensor", OLD_MODES),
+    "v005": ("airflow-provider-flyte 0.0.5", ANCHOR_MODES),
+}
+
+
+def best_of(results: Mapping[str, ModeResult], modes: Sequence[str]) -> dict[str, float] | None:
+    """Per figure, the best of those modes that succeeded (``None`` if none did)."""
+    runs = [results[m] for m in modes if m in results]
+    if not runs:
+        return None
+    return {
+        "makespan_s": min(r.makespan_s or math.inf for r in runs),
+        "slot_s": min(r.slot_s or math.inf for r in runs),
+        "etl_latency_s": min(r.etl_latency_s or math.inf for r in runs),
+    }
+
+
 def ratios(results: Sequence[ModeResult], duration: float) -> dict[str, Any]:
-    """The issue's target figures: each new mode versus the best old pattern, per figure."""
+    """The issue's target figures: each new mode versus each baseline's best, per figure."""
     ok = {r.mode: r for r in results if r.status == "ok"}
-    old = [ok[m] for m in OLD_MODES if m in ok]
     out: dict[str, Any] = {}
-    if old:
-        best = {
-            "makespan_s": min(r.makespan_s or math.inf for r in old),
-            "slot_s": min(r.slot_s or math.inf for r in old),
-            "etl_latency_s": min(r.etl_latency_s or math.inf for r in old),
-        }
-        out["best_old"] = best
-        for name in ("deferred", "deferred_resume", "zero_worker", "worker_wait"):
+    for key, (_, modes) in BASELINES.items():
+        best = best_of(ok, modes)
+        if best is None:
+            continue
+        out[f"best_{key}"] = best
+        for name in NEW_MODES:
             r = ok.get(name)
             if r is None or r.makespan_s is None or r.slot_s is None:
                 continue
-            out[name] = {
+            out.setdefault(name, {})[f"vs_{key}"] = {
                 "makespan_ratio": r.makespan_s / best["makespan_s"],
                 "slot_s_ratio": r.slot_s / best["slot_s"] if best["slot_s"] else None,
                 "etl_latency_s": r.etl_latency_s,
-                "best_old_etl_latency_s": best["etl_latency_s"],
+                "best_etl_latency_s": best["etl_latency_s"],
             }
     zero = ok.get("zero_worker")
     if zero is not None and zero.makespan_s is not None:
@@ -722,27 +807,29 @@ def ratios(results: Sequence[ModeResult], duration: float) -> dict[str, Any]:
 
 
 def print_ratios(figures: Mapping[str, Any], results: Sequence[ModeResult], out: Any = sys.stdout) -> None:
-    best = figures.get("best_old")
-    if best is None:
-        print("ratios: no old pattern (old_poke / old_reschedule) succeeded in this run", file=out)
-    else:
+    for key, (label, modes) in BASELINES.items():
+        best = figures.get(f"best_{key}")
+        if best is None:
+            print(f"ratios vs {label}: none of {'/'.join(modes)} succeeded in this run", file=out)
+            continue
         print(
-            f"best old pattern (per figure, min of {'/'.join(OLD_MODES)}): makespan "
-            f"{best['makespan_s']:.1f} s, slot-s {best['slot_s']:.1f}, ETL {best['etl_latency_s']:.1f} s",
+            f"ratios vs {label} (per figure, best of {'/'.join(modes)}: makespan "
+            f"{best['makespan_s']:.1f} s, slot-s {best['slot_s']:.1f}, ETL {best['etl_latency_s']:.1f} s):",
             file=out,
         )
-    for name in ("deferred", "deferred_resume", "zero_worker", "worker_wait"):
-        fig = figures.get(name)
-        if not fig:
-            continue
-        parts = []
-        if "makespan_ratio" in fig:
-            parts.append(f"makespan {fig['makespan_ratio']:.2f}x")
-            parts.append(f"slot-s {_fmt(fig['slot_s_ratio'], '.2f')}x")
-            parts.append(f"ETL {_fmt(fig['etl_latency_s'])} s (old {_fmt(fig['best_old_etl_latency_s'])} s)")
-        if "makespan_minus_d_s" in fig:
-            parts.append(f"makespan - D = {fig['makespan_minus_d_s']:.1f} s")
-        print(f"  {name:<16} {', '.join(parts)}", file=out)
+        for name in NEW_MODES:
+            fig = figures.get(name, {}).get(f"vs_{key}")
+            if not fig:
+                continue
+            print(
+                f"  {name:<16} makespan {fig['makespan_ratio']:.2f}x, "
+                f"slot-s {_fmt(fig['slot_s_ratio'], '.2f')}x, ETL {_fmt(fig['etl_latency_s'])} s "
+                f"(baseline {_fmt(fig['best_etl_latency_s'])} s)",
+                file=out,
+            )
+    zero = figures.get("zero_worker", {})
+    if "makespan_minus_d_s" in zero:
+        print(f"zero_worker makespan - D = {zero['makespan_minus_d_s']:.1f} s", file=out)
     per_run = {r.mode: r.s_per_run for r in results if r.s_per_run is not None}
     if per_run:
         shown = ", ".join(f"{m} {v:.2f}" for m, v in per_run.items())
@@ -824,7 +911,13 @@ def run_modes(
 
 def run_benchmark(opts: Options, results: list[ModeResult], extra: dict[str, Any]) -> str:
     """Start the stack, run the modes, always stop it; returns an error that ended the run early."""
-    stack = AirflowStack(stack_settings(opts))
+    anchor = None
+    if any(m in ANCHOR_MODES for m in opts.modes):
+        try:
+            anchor = ensure_anchor()
+        except (StackError, OSError, subprocess.SubprocessError, zipfile.BadZipFile) as exc:
+            print(f"the v005 modes will fail to import: {exc}", file=sys.stderr)
+    stack = AirflowStack(stack_settings(opts, anchor))
     sampler: WorkerSampler | None = None
     with stack.stop_on_signals():
         try:
