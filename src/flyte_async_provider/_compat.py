@@ -1,13 +1,18 @@
-"""Names that moved between Airflow 3.1 (oldest supported) and 3.3; import them from here only."""
+"""Every difference between Airflow 3.1 (oldest supported) and 3.3, behind one name each.
+
+Names that moved are imported from here only; behaviour that differs is asked through the functions
+below, so no other module tests for an Airflow version or probes for an attribute.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow.sdk import conf
+    from airflow.sdk import Connection, conf
     from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
     from airflow.sdk.exceptions import (
+        AirflowException,
         AirflowRescheduleException,
         AirflowSensorTimeout,
         AirflowSkipException,
@@ -23,6 +28,10 @@ else:
         from airflow.sdk import conf
     except ImportError:  # Airflow 3.1
         from airflow.configuration import conf
+    try:
+        from airflow.sdk.exceptions import AirflowException
+    except ImportError:
+        from airflow.exceptions import AirflowException
     try:
         from airflow.sdk.exceptions import (
             AirflowRescheduleException,
@@ -72,6 +81,53 @@ def has_task_success_listeners() -> bool:
     return bool(hook.get_hookimpls())
 
 
+def trigger_on_kill_is_called() -> bool:
+    """Whether Airflow calls ``BaseTrigger.on_kill()`` on a user action (3.3+; older 3.x never does).
+
+    Without it a trigger's cancel may be a user kill or a triggerer shutdown alike.
+    """
+    from airflow.triggers.base import BaseTrigger
+
+    return "on_kill" in BaseTrigger.__dict__
+
+
+async def aget_connection(conn_id: str) -> Connection:
+    """Look up a connection without blocking the event loop (a thread where there is no async lookup)."""
+    import asyncio
+
+    from airflow.sdk import BaseHook
+
+    aget = getattr(BaseHook, "aget_connection", None)
+    if aget is not None:
+        return await aget(conn_id)  # type: ignore[no-any-return]
+    return await asyncio.to_thread(BaseHook.get_connection, conn_id)
+
+
+async def atask_is_deferred(dag_id: str, task_id: str, run_id: str, map_index: int) -> bool | None:
+    """Whether the triggerer's supervisor says the task instance is deferred; None without one.
+
+    There is no public API for this on the triggerer: it goes through the task runner's private
+    supervisor channel (``GetTaskStates``), present where triggers run.
+    """
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    asend = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "asend", None)
+    if asend is None:
+        return None
+    response = await asend(
+        GetTaskStates(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index)
+    )
+    states = getattr(response, "task_states", {}) or {}
+    key = task_id if map_index < 0 else f"{task_id}_{map_index}"
+    return bool(states.get(run_id, {}).get(key) == "deferred")
+
+
+def serialized_task_of(trigger: Any) -> Any:
+    """The task a trigger's task instance carries (given to start-from-trigger tasks on 3.3+), or None."""
+    return getattr(trigger.task_instance, "task", None)
+
+
 async def apush_xcom(key: str, value: Any, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
     """Push an XCom from a trigger exactly as a worker would (same XCom backend serialization).
 
@@ -94,13 +150,18 @@ async def apush_xcom(key: str, value: Any, *, dag_id: str, task_id: str, run_id:
 __all__ = [
     "HAS_TASK_STATE_STORE",
     "STARTS_FROM_TRIGGER",
+    "AirflowException",
     "AirflowRescheduleException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",
     "ResumableJobMixin",
     "TaskDeferred",
+    "aget_connection",
     "apush_xcom",
+    "atask_is_deferred",
     "conf",
     "has_task_success_listeners",
+    "serialized_task_of",
+    "trigger_on_kill_is_called",
 ]

@@ -11,23 +11,20 @@ from __future__ import annotations
 import asyncio
 import time
 
+from flyte_async_provider.admin._loops import LoopLocal, settle_failed
 from flyte_async_provider.config import FlyteConnectionConfig, parse_connection
 
 CACHE_TTL_SECONDS = 60.0
 
 _cache: dict[str, tuple[float, FlyteConnectionConfig]] = {}
-_inflight: dict[tuple[int, str], asyncio.Future[FlyteConnectionConfig]] = {}
+# The lookup in flight per conn id; a future belongs to its loop, so one registry per loop.
+_inflight: LoopLocal[str, asyncio.Future[FlyteConnectionConfig]] = LoopLocal()
 
 
 async def _fetch(conn_id: str) -> FlyteConnectionConfig:
-    from airflow.sdk import BaseHook
+    from flyte_async_provider._compat import aget_connection
 
-    aget = getattr(BaseHook, "aget_connection", None)
-    if aget is not None:
-        conn = await aget(conn_id)
-    else:  # Airflow 3.0: no async lookup; run the sync one in a thread, off the loop.
-        conn = await asyncio.to_thread(BaseHook.get_connection, conn_id)
-    return parse_connection(conn)
+    return parse_connection(await aget_connection(conn_id))
 
 
 async def aget_connection_config(conn_id: str) -> FlyteConnectionConfig:
@@ -36,24 +33,22 @@ async def aget_connection_config(conn_id: str) -> FlyteConnectionConfig:
     hit = _cache.get(conn_id)
     if hit is not None and now - hit[0] < CACHE_TTL_SECONDS:
         return hit[1]
-    key = (id(asyncio.get_running_loop()), conn_id)
-    pending = _inflight.get(key)
+    pending = _inflight.get(conn_id)
     if pending is not None:
         return await asyncio.shield(pending)
     future: asyncio.Future[FlyteConnectionConfig] = asyncio.get_running_loop().create_future()
-    _inflight[key] = future
+    _inflight.set(conn_id, future)
     try:
         config = await _fetch(conn_id)
     except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # mark retrieved: waiters re-raise it, nobody else must log it
+        settle_failed(future, exc)
         raise
     else:
         _cache[conn_id] = (time.monotonic(), config)
         future.set_result(config)
         return config
     finally:
-        _inflight.pop(key, None)
+        _inflight.pop(conn_id)
 
 
 def clear_connection_cache() -> None:

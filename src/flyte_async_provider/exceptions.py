@@ -9,7 +9,7 @@ error mapping (launch path) both call :func:`admin_error_for_code`.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from flyte_async_provider._compat import AirflowException
 
 
 class FlyteProviderError(AirflowException):
@@ -74,6 +74,16 @@ def admin_error_for_code(code: str, message: str, *, rpc: str = "") -> FlyteAdmi
     """Build the typed error for a gRPC status code name (the single code→class table)."""
     cls = _CODE_TO_CLASS.get(code, FlyteAdminError)
     return cls(f"Flyte Admin {rpc or 'call'} failed with {code}: {message}", code=code, rpc=rpc)
+
+
+def ended_before_terminate(error: FlyteAdminError) -> bool:
+    """TerminateExecution refused only because the execution had already ended: not a failure.
+
+    Flyte Admin says FAILED_PRECONDITION; older versions said INVALID_ARGUMENT naming the terminal phase.
+    """
+    return error.code == "FAILED_PRECONDITION" or (
+        isinstance(error, FlyteInvalidArgumentError) and "terminal" in str(error).lower()
+    )
 
 
 class FlyteExecutionError(FlyteProviderError):

@@ -27,7 +27,15 @@ class ExecutionPhase(IntEnum):
     @property
     def is_terminal(self) -> bool:
         """True once Flyte will never change the phase again."""
-        return self in _TERMINAL
+        return self in TERMINAL_PHASES
+
+    @property
+    def is_attachable(self) -> bool:
+        """Live: worth re-attaching to instead of launching a second execution next to it.
+
+        FAILING will end FAILED but is still running; ABORTING is already dying.
+        """
+        return not self.is_terminal and self is not ExecutionPhase.ABORTING
 
     @classmethod
     def parse(cls, value: int | str) -> ExecutionPhase:
@@ -36,8 +44,14 @@ class ExecutionPhase(IntEnum):
             return cls[value.upper()]
         return cls(value)
 
+    @classmethod
+    def named(cls, name: str) -> ExecutionPhase | None:
+        """The phase called ``name``, or None for anything else (e.g. ``NOT_FOUND`` markers)."""
+        return cls.__members__.get(name)
 
-_TERMINAL = frozenset(
+
+# The one terminal set. Members equal their ints, so raw protobuf phase numbers can be tested too.
+TERMINAL_PHASES: frozenset[ExecutionPhase] = frozenset(
     {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.ABORTED, ExecutionPhase.TIMED_OUT}
 )
 

@@ -141,8 +141,8 @@ def test_status_outputs_and_failure_details(flyte: Any) -> None:
     assert hook.execution_status(bad) is False
     flyte.complete(PROJECT, DOMAIN, bad)
     state = hook.get_execution_state(bad)
-    assert state.details["error_message"] == "OOMKilled in fit"
-    assert state.details["error_code"] == "USER:OOM"
+    assert state.error_message == "OOMKilled in fit"
+    assert state.error_code == "USER:OOM"
     with pytest.raises(FlyteExecutionFailedError, match="OOMKilled in fit") as err:
         hook.execution_status(bad)
     assert err.value.console_url.endswith("/executions/bad-1")
@@ -157,7 +157,7 @@ def test_terminate_and_abort_details(flyte: Any) -> None:
     flyte.advance(PROJECT, DOMAIN, name)
     state = hook.get_execution_state(name)
     assert state.phase is ExecutionPhase.ABORTED
-    assert state.details["abort_cause"] == "no longer needed"
+    assert state.abort_cause == "no longer needed"
     assert hook.terminate(name, "again") is False
     with pytest.raises(FlyteExecutionAbortedError, match="no longer needed"):
         hook.execution_status(name)

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk import DAG
 
 from flyte_async_provider.exceptions import FlyteConfigError
-from flyte_async_provider.sensors.flyte import TRIGGER_CLASS, FlyteSensor
+from flyte_async_provider.sensors.flyte import FlyteSensor
 
 
 def test_old_parameters_and_templates() -> None:
@@ -36,7 +36,8 @@ def test_start_from_trigger_builds_the_trigger_kwargs_without_touching_the_class
     args = sensor.start_trigger_args
     assert sensor.start_from_trigger is True
     assert sensor.deferrable is True
-    assert args.trigger_cls == TRIGGER_CLASS
+    # Stored in the serialized DAG: the classpath must never move.
+    assert args.trigger_cls == "flyte_async_provider.triggers.flyte.FlyteExecutionTrigger"
     assert args.next_method == "execute_complete"
     assert args.timeout == datetime.timedelta(seconds=120)
     assert args.trigger_kwargs == {

@@ -19,7 +19,7 @@ from flyte_async_provider.admin.channels import get_channel
 from flyte_async_provider.admin.errors import code_name, translate_rpc_error
 from flyte_async_provider.admin.limits import get_limiter
 from flyte_async_provider.admin.models import ExecutionStatus
-from flyte_async_provider.exceptions import FlyteAdminError, FlyteTransientError
+from flyte_async_provider.exceptions import FlyteAdminError, FlyteTransientError, ended_before_terminate
 
 if TYPE_CHECKING:
     from flyte_async_provider.config import FlyteConnectionConfig
@@ -203,7 +203,7 @@ class AsyncAdminClient:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
     ) -> bool:
-        """Ask Flyte to abort the execution; False if it had already ended (FAILED_PRECONDITION)."""
+        """Ask Flyte to abort the execution; False if it had already ended (see ended_before_terminate)."""
         await self._ready()
         request = self._messages[1].ExecutionTerminateRequest(
             id=self._execution_id(project, domain, name), cause=cause
@@ -211,7 +211,7 @@ class AsyncAdminClient:
         try:
             await self.call("TerminateExecution", request, timeout=timeout, retry=retry)
         except FlyteAdminError as exc:
-            if exc.code == "FAILED_PRECONDITION":
+            if ended_before_terminate(exc):
                 return False
             raise
         return True

@@ -17,6 +17,7 @@ from collections import deque
 from types import TracebackType
 
 from flyte_async_provider.admin._loops import LoopLocal
+from flyte_async_provider.exceptions import FlyteConfigError
 
 
 class TokenBucket:
@@ -36,7 +37,7 @@ class TokenBucket:
     def set_rate(self, rate: float, burst: float | None = None) -> None:
         """Change the rate (and burst)."""
         if rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate!r}")
+            raise FlyteConfigError(f"rate must be positive, got {rate!r}")
         self.rate = float(rate)
         self.burst = max(1.0, burst if burst is not None else max(2.0, rate / 100))
         self._interval = 1.0 / self.rate
@@ -98,7 +99,7 @@ class InFlightLimit:
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit!r}")
+            raise FlyteConfigError(f"limit must be >= 1, got {limit!r}")
         self.limit = limit
         self.active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()

@@ -1,4 +1,8 @@
-"""Execution status as the watch path reports it: a small immutable value, no protobuf inside."""
+"""The one model of an execution's state: a small immutable value, no protobuf or flytekit inside.
+
+Both paths read into it: the async admin client from flyteidl messages, the hook's flytekit fallback
+from flytekit models. :mod:`flyte_async_provider.events` turns it into the event payload.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,13 @@ from typing import Any
 
 from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
 
-_ERROR_KINDS = {0: "UNKNOWN", 1: "USER", 2: "SYSTEM"}
+# flyteidl ``core.ExecutionError.ErrorKind`` by value.
+ERROR_KINDS = {0: "UNKNOWN", 1: "USER", 2: "SYSTEM"}
+
+
+def error_kind_name(kind: int | None) -> str:
+    """Flyte's name for an error kind (the number itself when this table does not know it)."""
+    return ERROR_KINDS.get(int(kind or 0), str(kind))
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class ExecutionStatus:
         if closure.HasField("error"):
             error = closure.error
             error_code = error.code or None
-            error_kind = _ERROR_KINDS.get(int(error.kind), str(error.kind))
+            error_kind = error_kind_name(error.kind)
             error_message = error.message or None
             error_uri = error.error_uri or None
         abort_cause = abort_principal = None
@@ -65,6 +75,42 @@ class ExecutionStatus:
             abort_principal=abort_principal,
             started_at=started_at,
             duration_seconds=duration,
+        )
+
+    @classmethod
+    def from_flytekit(cls, execution: Any) -> ExecutionStatus:
+        """Build from a flytekit ``models.execution.Execution`` (the hook's fallback client)."""
+        closure = execution.closure
+        ident = execution.id
+        error_code = error_kind = error_message = error_uri = None
+        error = closure.error
+        if error is not None and (error.message or error.code):
+            error_code = error.code or None
+            error_kind = error_kind_name(error.kind)
+            error_message = error.message or None
+            error_uri = error.error_uri or None
+        abort_cause = abort_principal = None
+        abort = getattr(closure, "abort_metadata", None)
+        if abort is not None:
+            abort_cause = abort.cause or None
+            abort_principal = abort.principal or None
+        started_at = closure.started_at
+        if started_at is not None and started_at.year <= 1970:
+            started_at = None
+        duration = closure.duration.total_seconds() if closure.duration is not None else 0.0
+        return cls(
+            project=ident.project,
+            domain=ident.domain,
+            name=ident.name,
+            phase=ExecutionPhase(int(closure.phase)),
+            error_code=error_code,
+            error_kind=error_kind,
+            error_message=error_message,
+            error_uri=error_uri,
+            abort_cause=abort_cause,
+            abort_principal=abort_principal,
+            started_at=started_at,
+            duration_seconds=duration if duration > 0 else None,
         )
 
     def to_event_fields(self) -> FlyteEventPayload:

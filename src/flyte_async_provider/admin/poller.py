@@ -30,9 +30,10 @@ from flyte_async_provider.config import FlyteConnectionConfig
 from flyte_async_provider.exceptions import (
     FlyteAdminError,
     FlyteAuthError,
+    FlyteConfigError,
     FlyteNotFoundError,
 )
-from flyte_async_provider.phases import ExecutionPhase
+from flyte_async_provider.phases import TERMINAL_PHASES
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ DELIVERY_SLICE = 8
 POLL_RETRY = RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=1.0)
 # Names Flyte accepts (^[a-z][a-z\-0-9]*$, <= 63); anything else is read alone, never put in a filter.
 _BATCHABLE = re.compile(r"[a-z][a-z0-9-]{0,62}")
-_TERMINAL = frozenset(int(p) for p in ExecutionPhase if p.is_terminal)
 _NO_LIST_CODES = frozenset({"INVALID_ARGUMENT", "UNIMPLEMENTED"})
 _NAME_ERRORS = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED"})
 
@@ -155,7 +155,7 @@ class StatusPoller:
         outages never end the watch (the poller logs them once per outage and backs off).
         """
         if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
+            raise FlyteConfigError(f"poll_interval must be positive, got {poll_interval!r}")
         watcher = self._subscribe(
             name, float(poll_interval), float(not_found_grace), max(FIRST_READ_DELAY, first_read_delay)
         )
@@ -294,54 +294,83 @@ class StatusPoller:
     async def _poll(self, due: list[_Watcher], started: float) -> None:
         """Read the status of every due watcher's execution, deliver changes, reschedule."""
         names = list(dict.fromkeys(w.name for w in due))
+        fetched = await self._fetch(names)
+        if fetched is None:
+            return  # the credentials were rejected: every watcher has failed
+        records, errors = fetched
+        self._account(errors.values(), len(names))
+        now = asyncio.get_running_loop().time()
+        await self._deliver_all(records)
+        for name, error in errors.items():
+            self._on_error(name, error, now)
+        self._reschedule(due, errors, started, now)
+
+    async def _fetch(self, names: list[str]) -> tuple[dict[str, Any], dict[str, FlyteAdminError]] | None:
+        """Records and errors by name: batched lists, then single reads; None once auth failed."""
         records: dict[str, Any] = {}
         errors: dict[str, FlyteAdminError] = {}
-        listable = [n for n in names if self._batching and _BATCHABLE.fullmatch(n)]
+        batchable = [n for n in names if self._batching and _BATCHABLE.fullmatch(n)]
         singles = [n for n in names if not (self._batching and _BATCHABLE.fullmatch(n))]
-        chunks = [listable[i : i + self.batch_size] for i in range(0, len(listable), self.batch_size)]
+        chunks = [batchable[i : i + self.batch_size] for i in range(0, len(batchable), self.batch_size)]
         for first in range(0, len(chunks), self.parallel_batches):
             group = chunks[first : first + self.parallel_batches]
-            for chunk, outcome in zip(
-                group, await asyncio.gather(*(self._list(c) for c in group)), strict=True
-            ):
+            outcomes = await asyncio.gather(*(self._list(c) for c in group))
+            for chunk, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, FlyteAuthError):
+                    self._fail_all(outcome)
+                    return None
                 if isinstance(outcome, dict):
                     records.update(outcome)
                     singles.extend(n for n in chunk if n not in outcome)
-                elif isinstance(outcome, FlyteAuthError):
-                    return self._fail_all(outcome)
                 elif outcome.code in _NO_LIST_CODES:
                     self._disable_batching(outcome)
                     singles.extend(chunk)
                 else:
                     errors.update(dict.fromkeys(chunk, outcome))
-        # Lists cut error messages: re-read terminal records that carry one.
-        for name, record in list(records.items()):
-            closure = record.closure
-            if closure.phase in _TERMINAL and (self.always_fetch_terminal or closure.HasField("error")):
-                del records[name]
-                singles.append(name)
-        if singles:
-            for name, outcome in zip(
-                singles, await asyncio.gather(*(self._get(n) for n in singles)), strict=True
-            ):
-                if isinstance(outcome, FlyteAuthError):
-                    return self._fail_all(outcome)
-                if isinstance(outcome, FlyteAdminError):
-                    errors[name] = outcome
-                else:
-                    records[name] = outcome
-        self._account(errors.values(), len(names))
-        now = asyncio.get_running_loop().time()
+        singles.extend(self._take_truncated(records))
+        if not singles:
+            return records, errors
+        for name, outcome in zip(
+            singles, await asyncio.gather(*(self._get(n) for n in singles)), strict=True
+        ):
+            if isinstance(outcome, FlyteAuthError):
+                self._fail_all(outcome)
+                return None
+            if isinstance(outcome, FlyteAdminError):
+                errors[name] = outcome
+            else:
+                records[name] = outcome
+        return records, errors
+
+    def _take_truncated(self, records: dict[str, Any]) -> list[str]:
+        """Remove (and name) the listed terminal records to re-read in full: lists cut error messages."""
+        names = [
+            name
+            for name, record in records.items()
+            if record.closure.phase in TERMINAL_PHASES
+            and (self.always_fetch_terminal or record.closure.HasField("error"))
+        ]
+        for name in names:
+            del records[name]
+        return names
+
+    async def _deliver_all(self, records: dict[str, Any]) -> None:
+        """Deliver every record, yielding to the loop after each slice of woken watchers.
+
+        Each delivery readies a trigger task; running a slice of them before waking more means 1,000
+        executions ending together never stall the triggerer in one step.
+        """
         woken = 0
         for name, record in records.items():
             woken += self._deliver(name, record)
             if woken >= DELIVERY_SLICE:
-                # Each delivery readies a trigger task; let the loop run a slice of them before waking
-                # more, so 1,000 executions ending together never stall the triggerer in one step.
                 woken = 0
                 await asyncio.sleep(0)
-        for name, error in errors.items():
-            self._on_error(name, error, now)
+
+    def _reschedule(
+        self, due: list[_Watcher], errors: dict[str, FlyteAdminError], started: float, now: float
+    ) -> None:
+        """Next read: one interval on, sooner at the end of a NOT_FOUND grace, backed off in an outage."""
         backoff = self._backoff()
         for watcher in due:
             if not watcher.active:
@@ -390,7 +419,7 @@ class StatusPoller:
             watcher.last_phase = phase
             watcher.push(status)
             woken += 1
-            if phase in _TERMINAL:
+            if phase in TERMINAL_PHASES:
                 self._unsubscribe(watcher)  # done: stop polling it; watch() returns after the yield
         return woken
 

@@ -29,7 +29,6 @@ DEFAULT_DAG_ID = "example_flyte"
 EXAMPLE_LAUNCH_PLAN = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
 XCOM_EXECUTION_NAME_KEY = "flyte_execution_name"
 XCOM_CONSOLE_URL_KEY = "flyte_console_url"
-TERMINAL_PHASES = frozenset(p.name for p in ExecutionPhase if p.is_terminal)
 PHASE_NAMES = tuple(p.name for p in ExecutionPhase)
 _EXECUTION_URL = re.compile(r"/executions/([a-z][a-z0-9-]*)/?$")
 

@@ -11,34 +11,37 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
 from flyte_async_provider.config import DEFAULT_CONN_ID, AuthMode, FlyteConnectionConfig, parse_connection
+from flyte_async_provider.events import ended_event
 from flyte_async_provider.exceptions import (
     FlyteAdminError,
     FlyteConfigError,
     FlyteExecutionError,
-    FlyteInvalidArgumentError,
     FlyteNotFoundError,
+    ended_before_terminate,
 )
 from flyte_async_provider.hooks import connection_form
 from flyte_async_provider.hooks.errors import grpc_status, translate
 from flyte_async_provider.hooks.options import ExecutionOptions
 from flyte_async_provider.hooks.values import check_inputs, literal_map_to_plain
 from flyte_async_provider.outcome import raise_for_event
-from flyte_async_provider.phases import PHASE_TO_STATUS, ExecutionPhase, FlyteEventPayload
+from flyte_async_provider.phases import FlyteEventPayload
 
 if TYPE_CHECKING:
     from flytekit.configuration import Config
     from flytekit.remote import FlyteRemote
 
+    from flyte_async_provider.admin.models import ExecutionStatus
+    from flyte_async_provider.hooks.aio import FlyteAsyncHook
+
 EXECUTION_NAME_RE = re.compile(r"^[a-z][a-z\-0-9]*$")
 MAX_EXECUTION_NAME_LENGTH = 63
-_ERROR_KINDS = {0: "UNKNOWN", 1: "USER", 2: "SYSTEM"}
 
 
 def validate_execution_name(name: Any) -> str:
@@ -54,42 +57,6 @@ def validate_execution_name(name: Any) -> str:
             f"{MAX_EXECUTION_NAME_LENGTH} characters."
         )
     return name
-
-
-@dataclass(frozen=True)
-class ExecutionState:
-    """One read of an execution: phase plus Flyte's own words on how it ended."""
-
-    project: str
-    domain: str
-    name: str
-    phase: ExecutionPhase
-    console_url: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the phase can no longer change."""
-        return self.phase.is_terminal
-
-    @property
-    def is_live(self) -> bool:
-        """Running or about to: worth re-attaching to (ABORTING is dying, not live)."""
-        return not self.phase.is_terminal and self.phase is not ExecutionPhase.ABORTING
-
-    def to_event(self) -> FlyteEventPayload:
-        """The payload the trigger would have sent for this (terminal) state."""
-        payload: FlyteEventPayload = {
-            "status": PHASE_TO_STATUS.get(self.phase, "error"),
-            "phase": self.phase.name,
-            "project": self.project,
-            "domain": self.domain,
-            "execution": self.name,
-            "console_url": self.console_url,
-            "message": f"Flyte execution {self.project}/{self.domain}/{self.name} ended {self.phase.name}.",
-        }
-        payload.update(self.details)  # type: ignore[typeddict-item]
-        return payload
 
 
 @dataclass(frozen=True)
@@ -211,6 +178,12 @@ class FlyteHook(BaseHook):
     def console_url(self, execution_name: str) -> str:
         """Flyte console URL of an execution."""
         return self.config.console_url(self.project, self.domain, execution_name)
+
+    def async_hook(self) -> FlyteAsyncHook:
+        """The async gateway on this hook's connection, project and domain (run it on a private loop)."""
+        from flyte_async_provider.hooks.aio import FlyteAsyncHook
+
+        return FlyteAsyncHook(self.flyte_conn_id, self.project, self.domain, config=self.config)
 
     def _execution_id(self, execution_name: str) -> Any:
         from flytekit.models.core.identifier import WorkflowExecutionIdentifier
@@ -348,25 +321,15 @@ class FlyteHook(BaseHook):
         False when flytekit is needed (non-plain inputs, or an event loop already runs here). The
         entity lookup, checks and errors are those of the flytekit path.
         """
-        from flyte_async_provider.admin import get_admin_client
-        from flyte_async_provider.admin.launch import LaunchTarget, submit
+        from flyte_async_provider.admin.launch import LaunchTarget
         from flyte_async_provider.admin.requests import NeedsFlytekit
         from flyte_async_provider.hooks.sync_admin import LoopRunning, run_admin
 
         target = LaunchTarget(launchplan_name, task_name, workflow_name, version)
-        config, project, domain = self.config, self.project, self.domain
+        hook, project, domain = self.async_hook(), self.project, self.domain
         try:
             created, label = run_admin(
-                lambda: submit(
-                    get_admin_client(config),
-                    project=project,
-                    domain=domain,
-                    name=execution_name,
-                    target=target,
-                    inputs=inputs,
-                    options=options,
-                    convert_with_flytekit=False,
-                )
+                lambda: hook.submit(execution_name, target, inputs, options, convert_with_flytekit=False)
             )
         except (NeedsFlytekit, LoopRunning):
             return False
@@ -382,76 +345,51 @@ class FlyteHook(BaseHook):
         return True
 
     # ------------------------------------------------------------------ inspect / terminate
-    def get_execution_state(self, execution_name: str) -> ExecutionState:
+    def get_execution_state(self, execution_name: str) -> ExecutionStatus:
         """Read the execution once (raises :class:`FlyteNotFoundError` if it does not exist).
 
-        Through the async admin client on a private loop (no flytekit import); flytekit's client where
-        an event loop already runs in this thread.
+        Through the async hook on a private loop (no flytekit import); flytekit's client where an event
+        loop already runs in this thread.
         """
-        from flyte_async_provider.admin import get_admin_client
         from flyte_async_provider.hooks.sync_admin import LoopRunning, run_admin
 
-        config, project, domain = self.config, self.project, self.domain
+        hook = self.async_hook()
         try:
-            status = run_admin(
-                lambda: get_admin_client(config).get_execution(project, domain, execution_name)
-            )
+            return run_admin(lambda: hook.get_execution(execution_name))
         except LoopRunning:
             return self._get_execution_state_flytekit(execution_name)
-        details = dict(status.to_event_fields())
-        for key in ("project", "domain", "execution", "phase"):
-            details.pop(key, None)
-        return ExecutionState(
-            project, domain, execution_name, status.phase, self.console_url(execution_name), details
-        )
 
-    def _get_execution_state_flytekit(self, execution_name: str) -> ExecutionState:
+    def _get_execution_state_flytekit(self, execution_name: str) -> ExecutionStatus:
+        from flyte_async_provider.admin.models import ExecutionStatus
+
         try:
             execution = self.remote.client.get_execution(self._execution_id(execution_name))
         except Exception as exc:
             raise translate(
                 exc, "GetExecution", f"execution {self.project}/{self.domain}/{execution_name}"
             ) from exc
-        closure = execution.closure
-        phase = ExecutionPhase(int(closure.phase))
-        details: dict[str, Any] = {}
-        error = closure.error
-        if error is not None and (error.message or error.code):
-            details.update(
-                error_code=error.code or "",
-                error_kind=_ERROR_KINDS.get(int(error.kind or 0), "UNKNOWN"),
-                error_message=error.message or "",
-                error_uri=error.error_uri or "",
-            )
-        abort = getattr(closure, "abort_metadata", None)
-        if abort is not None and (abort.cause or abort.principal):
-            details.update(abort_cause=abort.cause or "", abort_principal=abort.principal or "")
-        if closure.started_at is not None and closure.started_at.year > 1970:
-            details["started_at"] = closure.started_at.isoformat()
-        if closure.duration is not None and closure.duration.total_seconds() > 0:
-            details["duration_seconds"] = closure.duration.total_seconds()
-        return ExecutionState(
-            self.project, self.domain, execution_name, phase, self.console_url(execution_name), details
-        )
+        return ExecutionStatus.from_flytekit(execution)
 
-    def find_execution(self, execution_name: str) -> ExecutionState | None:
+    def find_execution(self, execution_name: str) -> ExecutionStatus | None:
         """Like :meth:`get_execution_state`, but None when the execution does not exist."""
         try:
             return self.get_execution_state(execution_name)
         except FlyteNotFoundError:
             return None
 
+    def event_for(self, state: ExecutionStatus) -> FlyteEventPayload:
+        """The event the trigger yields for this (terminal) state: worker-side waits raise from it."""
+        return ended_event(state, self.console_url(state.name))
+
     def terminate(self, execution_name: str, cause: str) -> bool:
-        """Terminate the execution; False if it had already ended (FAILED_PRECONDITION)."""
+        """Terminate the execution; False if it had already ended (:func:`ended_before_terminate`)."""
         try:
             self.remote.client.terminate_execution(self._execution_id(execution_name), cause)
         except Exception as exc:
             err = translate(
                 exc, "TerminateExecution", f"execution {self.project}/{self.domain}/{execution_name}"
             )
-            if err.code == "FAILED_PRECONDITION" or (
-                isinstance(err, FlyteInvalidArgumentError) and "terminal" in str(err).lower()
-            ):
+            if ended_before_terminate(err):
                 return False
             raise err from exc
         self.log.info(
@@ -543,9 +481,9 @@ class FlyteHook(BaseHook):
     def execution_status(self, execution_name: str, remote: Any = None) -> bool:
         """The 0.0.5 check: True on success, False while running, typed error if it ended badly."""
         state = self.get_execution_state(execution_name)
-        if not state.is_terminal:
+        if not state.phase.is_terminal:
             return False
-        raise_for_event(state.to_event())
+        raise_for_event(self.event_for(state))
         return True
 
 
@@ -588,4 +526,4 @@ def _explain_test_failure(config: FlyteConnectionConfig, err: FlyteAdminError) -
     return f"{hints.get(err.code, where + ' call failed')}: {err}"
 
 
-__all__ = ["ExecutionState", "FlyteExecutionError", "FlyteHook", "ResolvedEntity", "validate_execution_name"]
+__all__ = ["FlyteExecutionError", "FlyteHook", "ResolvedEntity", "validate_execution_name"]

@@ -13,17 +13,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from flyte_async_provider.exceptions import FlyteConfigError
-from flyte_async_provider.phases import ExecutionPhase
+from flyte_async_provider.phases import TERMINAL_PHASES, ExecutionPhase
 
 if TYPE_CHECKING:
     from flytekit.models.common import Notification
     from flytekit.models.security import SecurityContext
     from flytekit.remote.remote import Options
 
-# Flyte Admin accepts notifications only on terminal phases.
-NOTIFICATION_PHASES = frozenset(
-    {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.ABORTED, ExecutionPhase.TIMED_OUT}
-)
 # One Flyte Notification carries exactly one channel (a protobuf oneof), so each channel given in a
 # notification dict becomes its own Notification. "pagerduty" is accepted as the old provider spelled it.
 NOTIFICATION_CHANNELS = {
@@ -51,8 +47,8 @@ def _phase(index: int, value: Any) -> ExecutionPhase:
         phase = ExecutionPhase.parse(value) if isinstance(value, (int, str)) else None
     except (KeyError, ValueError):
         phase = None
-    if phase is None or phase not in NOTIFICATION_PHASES:
-        allowed = ", ".join(sorted(p.name for p in NOTIFICATION_PHASES))
+    if phase is None or phase not in TERMINAL_PHASES:  # Flyte Admin notifies on terminal phases only
+        allowed = ", ".join(sorted(p.name for p in TERMINAL_PHASES))
         raise FlyteConfigError(
             f"notifications[{index}]: phase {value!r} is not a terminal Flyte phase; use one of {allowed} "
             "(names or WorkflowExecutionPhase values)."

@@ -17,16 +17,19 @@ from airflow.sdk import BaseOperator
 
 from flyte_async_provider._compat import AirflowTaskTimeout, ResumableJobMixin, conf
 from flyte_async_provider.config import DEFAULT_CONN_ID
+from flyte_async_provider.events import deadline_event
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
-from flyte_async_provider.hooks.flyte import ExecutionState, FlyteHook, validate_execution_name
+from flyte_async_provider.hooks.flyte import FlyteHook, validate_execution_name
 from flyte_async_provider.hooks.options import ExecutionOptions
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY, FlyteExecutionLink
-from flyte_async_provider.operators.naming import ATTACHABLE, TryNames, choose_execution, execution_names
+from flyte_async_provider.operators.naming import TryNames, choose_execution, execution_names
 from flyte_async_provider.outcome import raise_for_event
-from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
+from flyte_async_provider.phases import ExecutionPhase
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from flyte_async_provider.admin.models import ExecutionStatus
 
 _UNSET: Any = object()
 
@@ -188,10 +191,8 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def _prepare_start_from_trigger(self) -> None:
         """Build the trigger kwargs the scheduler starts the task with (rendered later, on the triggerer)."""
-        from airflow.triggers.base import StartTriggerArgs
-
         from flyte_async_provider._compat import STARTS_FROM_TRIGGER
-        from flyte_async_provider.triggers.launch import OPERATOR_FIELDS
+        from flyte_async_provider.triggers.launch import OPERATOR_FIELDS, FlyteLaunchTrigger
 
         templated = {name: getattr(self, name) for name in self.template_fields}
         reason = None
@@ -218,13 +219,8 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             push_return_value=bool(self.do_xcom_push),
             render_native=bool(self.dag.render_template_as_native_obj) if self.has_dag() else False,  # type: ignore[no-untyped-call]
         )
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls="flyte_async_provider.triggers.launch.FlyteLaunchTrigger",
-            trigger_kwargs=kwargs,
-            next_method="execute_complete",
-            next_kwargs=None,
-            timeout=None,  # Airflow folds execution_timeout in; the trigger terminates before that
-        )
+        # No timeout: Airflow folds execution_timeout in; the trigger terminates before that.
+        self.start_trigger_args = FlyteLaunchTrigger.start_trigger_args(timeout=None, **kwargs)
         self.start_from_trigger = True
 
     # ------------------------------------------------------------------ validation
@@ -389,7 +385,8 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def is_job_active(self, status: str) -> bool:
         """Live executions are re-attached to on retry."""
-        return status in {phase.name for phase in ATTACHABLE}
+        phase = ExecutionPhase.named(status)
+        return phase is not None and phase.is_attachable
 
     def is_job_succeeded(self, status: str) -> bool:
         """A retry after a success that was not recorded returns the result without relaunching."""
@@ -436,18 +433,19 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
 
     def _defer_or_finish(self, name: str, context: Context) -> None:
         """Check once: finish now if already over, else hand the watch to the triggerer."""
-        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger, task_instance_kwargs
+        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
 
         state = self.hook.get_execution_state(name)
-        if state.is_terminal:
+        if state.phase.is_terminal:
             self.log.info("Flyte execution %s already ended %s; not deferring.", name, state.phase.name)
-            raise_for_event(state.to_event())
+            raise_for_event(self.hook.event_for(state))
             return
         blockers = self.worker_resume_reasons()
         if blockers:
             self.log.info("The task resumes on a worker after Flyte ends, because: %s.", "; ".join(blockers))
         self.defer(
-            trigger=FlyteExecutionTrigger(
+            trigger=FlyteExecutionTrigger.for_task_instance(
+                context["ti"],
                 conn_id=self.flyte_conn_id,
                 project=self.hook.project,
                 domain=self.hook.domain,
@@ -458,7 +456,6 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 end_from_trigger=not blockers,
                 fetch_outputs=self.fetch_outputs,
                 push_return_value=bool(self.do_xcom_push),
-                **task_instance_kwargs(context["ti"]),
             ),
             method_name="execute_complete",
         )
@@ -503,18 +500,21 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         try:
             while True:
                 try:
-                    state: ExecutionState | None = self.hook.get_execution_state(name)
+                    state: ExecutionStatus | None = self.hook.get_execution_state(name)
                 except FlyteTransientError as exc:
                     self.log.warning("Flyte Admin unavailable while watching %s (will retry): %s", name, exc)
                     state = None
                 if state is not None:
                     if state.phase is not last:
                         self.log.info(
-                            "Flyte execution %s is %s: %s", name, state.phase.name, state.console_url
+                            "Flyte execution %s is %s: %s",
+                            name,
+                            state.phase.name,
+                            self.hook.console_url(name),
                         )
                         last = state.phase
-                    if state.is_terminal:
-                        raise_for_event(state.to_event())
+                    if state.phase.is_terminal:
+                        raise_for_event(self.hook.event_for(state))
                         return
                 remaining = None if deadline is None else deadline - time.time()
                 if remaining is not None and remaining <= 0:
@@ -531,14 +531,11 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         )
         terminated = self.hook.terminate(name, cause) if self.terminate_on_kill else False
         state = self.hook.find_execution(name)
-        if state is not None and state.is_terminal and not terminated:
-            raise_for_event(state.to_event())
-        event: FlyteEventPayload = state.to_event() if state is not None else {"execution": name}
-        event["status"] = "deadline"
-        event["message"] = cause
-        event["console_url"] = self.console_url or ""
-        event.setdefault("abort_cause", cause)
-        raise_for_event(event)
+        hook = self.hook
+        url = hook.console_url(name)
+        raise_for_event(
+            deadline_event(hook.project, hook.domain, name, cause, url, terminated=terminated, state=state)
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | str | None = None) -> Any:
         """Resume after the trigger (fresh operator instance): return the result or raise the typed error.

@@ -20,9 +20,6 @@ _SLUG_LENGTH = 16
 # How many earlier tries a retry probes for a still-running execution (closes the gap where a worker
 # died after CreateExecution but before the name reached task_state_store).
 MAX_PROBED_TRIES = 5
-# Phases worth re-attaching to on retry. FAILING will end FAILED, but it is still live: launching a
-# second execution next to it would break "one live execution per task". ABORTING is already dying.
-ATTACHABLE = frozenset(p for p in ExecutionPhase if not p.is_terminal and p is not ExecutionPhase.ABORTING)
 _DIGEST_LENGTH = 12
 
 
@@ -102,7 +99,9 @@ def choose_execution(earlier: Iterable[tuple[str, ExecutionPhase | None]], *, sa
     for name, phase in earlier:
         if phase is None:
             continue
-        if phase in ATTACHABLE or (phase is ExecutionPhase.SUCCEEDED and same_clear):
+        # Live (ExecutionPhase.is_attachable): a second execution next to it would break "one live
+        # execution per task".
+        if phase.is_attachable or (phase is ExecutionPhase.SUCCEEDED and same_clear):
             return name
         return None
     return None

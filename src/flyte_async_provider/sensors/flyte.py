@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.triggers.base import StartTriggerArgs
 
 from flyte_async_provider._compat import AirflowSkipException, conf
 from flyte_async_provider.config import DEFAULT_CONN_ID
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context, XComArg
-
-TRIGGER_CLASS = "flyte_async_provider.triggers.flyte.FlyteExecutionTrigger"
+    from airflow.triggers.base import StartTriggerArgs
 
 
 class FlyteSensor(BaseSensorOperator):
@@ -91,20 +89,17 @@ class FlyteSensor(BaseSensorOperator):
                 "string, e.g. \"{{ ti.xcom_pull(task_ids='launch', map_indexes=-1) }}\", not an XComArg "
                 "(without map_indexes the triggerer never answers the pull)."
             )
-        self.start_trigger_args = StartTriggerArgs(  # type: ignore[misc]
-            trigger_cls=TRIGGER_CLASS,
-            next_method="execute_complete",
-            next_kwargs=None,
-            trigger_kwargs={
-                "conn_id": self.flyte_conn_id,
-                "project": self.project,
-                "domain": self.domain,
-                "execution_name": self.execution_name,
-                "poll_interval": float(self.poke_interval),
-                "terminate_on_kill": False,
-                "task_id": self.task_id,
-            },
+        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
+
+        self.start_trigger_args = FlyteExecutionTrigger.start_trigger_args(  # type: ignore[misc]
             timeout=timedelta(seconds=float(self.timeout)),
+            conn_id=self.flyte_conn_id,
+            project=self.project,
+            domain=self.domain,
+            execution_name=self.execution_name,
+            poll_interval=float(self.poke_interval),
+            terminate_on_kill=False,
+            task_id=self.task_id,
         )
 
     @cached_property
@@ -130,16 +125,16 @@ class FlyteSensor(BaseSensorOperator):
         name = self._check_name()
         self._announce(context)
         state = self.hook.get_execution_state(name)
-        if not state.is_terminal:
-            self.log.info("Flyte execution %s is %s: %s", name, state.phase.name, state.console_url)
+        if not state.phase.is_terminal:
+            self.log.info("Flyte execution %s is %s: %s", name, state.phase.name, self.console_url)
             return False
         try:
-            raise_for_event(state.to_event())
+            raise_for_event(self.hook.event_for(state))
         except FlyteExecutionError as exc:
             if self.soft_fail:
                 raise AirflowSkipException(f"soft_fail: {exc}") from exc
             raise
-        self.log.info("Flyte execution %s succeeded: %s", name, state.console_url)
+        self.log.info("Flyte execution %s succeeded: %s", name, self.console_url)
         return PokeReturnValue(is_done=True, xcom_value=name)
 
     def execute(self, context: Context) -> Any:
@@ -149,10 +144,11 @@ class FlyteSensor(BaseSensorOperator):
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
-        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger, task_instance_kwargs
+        from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
 
         self.defer(
-            trigger=FlyteExecutionTrigger(
+            trigger=FlyteExecutionTrigger.for_task_instance(
+                context["ti"],
                 conn_id=self.flyte_conn_id,
                 project=self.hook.project,
                 domain=self.hook.domain,
@@ -160,7 +156,6 @@ class FlyteSensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 deadline=None,
                 terminate_on_kill=False,
-                **task_instance_kwargs(context["ti"]),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)),

@@ -1,8 +1,8 @@
 """FlyteExecutionTrigger: watch one Flyte execution from the Airflow triggerer.
 
 Runs on the triggerer's single event loop next to thousands of other triggers, so it only awaits:
-the connection comes from the async lookup, status comes from the process-wide batched poller
-(:mod:`flyte_async_provider.admin.poller`), and nothing heavy is imported at module level.
+every call to Flyte goes through :class:`~flyte_async_provider.hooks.aio.FlyteAsyncHook` (async
+connection lookup, the process-wide batched poller), and nothing heavy is imported at module level.
 ``run()`` only watches (it may be restarted, or run twice under HA) and yields exactly one event.
 """
 
@@ -12,24 +12,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Coroutine
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEvent, TriggerEvent
 
+from flyte_async_provider._compat import trigger_on_kill_is_called
+from flyte_async_provider.admin._loops import LoopLocal
+from flyte_async_provider.events import deadline_event, ended_event, event_payload
 from flyte_async_provider.exceptions import (
     FlyteAdminError,
     FlyteAuthError,
     FlyteConfigError,
     FlyteNotFoundError,
 )
-from flyte_async_provider.phases import PHASE_TO_STATUS, EventStatus, ExecutionPhase, FlyteEventPayload
+from flyte_async_provider.hooks.aio import FlyteAsyncHook
+from flyte_async_provider.phases import EventStatus, ExecutionPhase, FlyteEventPayload
 
 if TYPE_CHECKING:
     from flyte_async_provider.admin import ExecutionStatus
-    from flyte_async_provider.config import FlyteConnectionConfig
-
-# Airflow >= 3.3 calls BaseTrigger.on_kill() on a user action; older 3.x never does.
-AIRFLOW_CALLS_ON_KILL = "on_kill" in BaseTrigger.__dict__
 
 # Termination work outlives the trigger's own task: Airflow 3.3 re-sends the user-action cancel on every
 # triggerer state sync, which would cancel an on_kill() mid-RPC. Strong refs keep the tasks alive.
@@ -38,19 +39,10 @@ _kill_tasks: set[asyncio.Task[None]] = set()
 # fires before the scheduler has processed the deferral (apache/airflow#67287): wait this long (at most
 # one poll interval) before the first read.
 FIRST_READ_DELAY_SECONDS = 5.0
-# Event loops whose triggerer supervisor has been asked one task-state question (see _prime_supervisor).
-_primed_loops: set[int] = set()
-
-
-def task_instance_kwargs(ti: Any) -> dict[str, Any]:
-    """``dag_id``, ``task_id``, ``run_id`` and ``map_index`` of the deferring task instance."""
-    map_index = getattr(ti, "map_index", -1)
-    return {
-        "dag_id": ti.dag_id,
-        "task_id": ti.task_id,
-        "run_id": ti.run_id,
-        "map_index": -1 if map_index is None else int(map_index),
-    }
+# Set on event loops whose triggerer supervisor has been asked one task-state question (see
+# _prime_supervisor).
+_primed_loops: LoopLocal[str, bool] = LoopLocal()
+_T = TypeVar("_T", bound="FlyteExecutionTrigger")
 
 
 class FlyteExecutionTrigger(BaseTrigger):
@@ -112,7 +104,36 @@ class FlyteExecutionTrigger(BaseTrigger):
         self.end_from_trigger = bool(end_from_trigger)
         self.fetch_outputs = bool(fetch_outputs)
         self.push_return_value = bool(push_return_value)
-        self._resolved_config: FlyteConnectionConfig | None = None
+        self._hook: FlyteAsyncHook | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def for_task_instance(cls: type[_T], ti: Any, **kwargs: Any) -> _T:
+        """The trigger a task instance defers to: ``kwargs`` plus the task's identity."""
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            **kwargs,
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=-1 if map_index is None else int(map_index),
+        )
+
+    @classmethod
+    def start_trigger_args(cls, *, timeout: timedelta | None, **kwargs: Any) -> StartTriggerArgs:
+        """``StartTriggerArgs`` that start a task on this trigger (``start_from_trigger``).
+
+        ``kwargs`` are checked by building the trigger once, and stored as given: the scheduler builds
+        the trigger from them after the triggerer rendered the templated ones.
+        """
+        classpath, _ = cls(**kwargs).serialize()
+        return StartTriggerArgs(
+            trigger_cls=classpath,
+            trigger_kwargs=kwargs,
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=timeout,
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Primitives only: these kwargs are stored as JSON in Airflow's database."""
@@ -142,6 +163,13 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     def __hash__(self) -> int:
         return hash((self.conn_id, self.project, self.domain, self.execution_name))
+
+    @property
+    def hook(self) -> FlyteAsyncHook:
+        """The trigger's one gateway to Flyte, made on first use (after the triggerer rendered fields)."""
+        if self._hook is None:
+            self._hook = FlyteAsyncHook(self.conn_id, self.project, self.domain)
+        return self._hook
 
     # ------------------------------------------------------------------ identity of the Airflow task
     def _ti_attr(self, name: str, fallback: Any) -> Any:
@@ -175,7 +203,7 @@ class FlyteExecutionTrigger(BaseTrigger):
                 # trigger timeout) cancels without on_kill: the execution must still end.
                 await self._shielded(self._terminate_for_deadline())
                 raise
-            if not AIRFLOW_CALLS_ON_KILL:
+            if not trigger_on_kill_is_called():
                 # Before 3.3 a cancel may be a user kill or a triggerer shutdown: act only on a known
                 # non-deferred state (Google providers' safe_to_cancel pattern).
                 await self._shielded_kill(unknown_means_stopped=False)
@@ -188,18 +216,14 @@ class FlyteExecutionTrigger(BaseTrigger):
     async def _end_task(self, payload: FlyteEventPayload) -> bool:
         """Push what a resumed worker would have pushed; False (resume on a worker) if we cannot."""
         ids = self._task_ids()
-        if not (ids["dag_id"] and ids["task_id"] and ids["run_id"] and self._resolved_config):
+        if not (ids["dag_id"] and ids["task_id"] and ids["run_id"] and self.hook.loaded_config):
             return False
         value: Any = payload["execution"]
         if self.fetch_outputs:
-            from flyte_async_provider.admin import get_admin_client
-            from flyte_async_provider.admin.outputs import NotPlainOutputs, plain_outputs
+            from flyte_async_provider.admin.outputs import NotPlainOutputs
 
             try:
-                data = await get_admin_client(self._resolved_config).get_execution_data(
-                    self.project, self.domain, self.execution_name
-                )
-                value = plain_outputs(data)
+                value = await self.hook.get_plain_outputs(self.execution_name)
             except NotPlainOutputs as exc:
                 self.log.info("Outputs need flytekit (%s): the task resumes on a worker to fetch them.", exc)
                 return False
@@ -226,30 +250,29 @@ class FlyteExecutionTrigger(BaseTrigger):
         The triggerer's supervisor builds its execution-API client on the first such request (5-8 s
         measured on 2 cores); paying that at start keeps a later user kill's check within ~2 s.
         """
-        if not (AIRFLOW_CALLS_ON_KILL and self.terminate_on_kill):
+        if not (trigger_on_kill_is_called() and self.terminate_on_kill):
             return
-        loop = asyncio.get_running_loop()
-        if id(loop) in _primed_loops:
+        if _primed_loops.get("primed"):
             return
-        _primed_loops.add(id(loop))
-        task = loop.create_task(self._task_still_deferred(), name="flyte-trigger-prime-supervisor")
+        _primed_loops.set("primed", True)
+        task = asyncio.get_running_loop().create_task(
+            self._task_still_deferred(), name="flyte-trigger-prime-supervisor"
+        )
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _watch(self) -> FlyteEventPayload:
         try:
-            config = await self._config()
+            url = await self.hook.console_url(self.execution_name)
         except Exception as exc:  # connection missing or malformed: nothing to watch with
             return self._payload("error", message=f"Cannot use connection {self.conn_id!r}: {exc}")
-        self._resolved_config = config
-        url = config.console_url(self.project, self.domain, self.execution_name)
         self.log.info("Watching Flyte execution %s: %s", self._execution_ref(), url)
         remaining = None if self.deadline is None else self.deadline - time.time()
         try:
             if remaining is not None and remaining <= 0:
                 raise asyncio.TimeoutError
-            status = await asyncio.wait_for(self._follow(config, url), remaining)
+            status = await asyncio.wait_for(self._follow(url), remaining)
         except asyncio.TimeoutError:
-            return await self._on_deadline(config, url)
+            return await self._on_deadline(url)
         except FlyteNotFoundError as exc:
             return self._payload(
                 "error",
@@ -270,18 +293,10 @@ class FlyteExecutionTrigger(BaseTrigger):
             )
         except FlyteAdminError as exc:
             return self._payload("error", url, message=str(exc), error_code=exc.code)
-        return self._terminal_payload(status, url)
+        return ended_event(status, url)
 
-    async def _config(self) -> FlyteConnectionConfig:
-        from flyte_async_provider.connections import aget_connection_config
-
-        return await aget_connection_config(self.conn_id)
-
-    async def _follow(self, config: FlyteConnectionConfig, url: str) -> ExecutionStatus:
-        from flyte_async_provider.admin import get_status_poller
-
-        poller = get_status_poller(config, self.project, self.domain)
-        watch = poller.watch(
+    async def _follow(self, url: str) -> ExecutionStatus:
+        watch = self.hook.watch(
             self.execution_name,
             poll_interval=self.poll_interval,
             not_found_grace=self.not_found_grace,
@@ -301,36 +316,21 @@ class FlyteExecutionTrigger(BaseTrigger):
             f"Status watch of {self._execution_ref()} ended without a terminal phase.", code="INTERNAL"
         )
 
-    async def _on_deadline(self, config: FlyteConnectionConfig, url: str) -> FlyteEventPayload:
+    async def _on_deadline(self, url: str) -> FlyteEventPayload:
         """Terminate the execution because the task's execution_timeout passed; the real end wins."""
-        from flyte_async_provider.admin import get_admin_client
-
-        client = get_admin_client(config)
         cause = (
             f"Airflow {self._task_label()} exceeded its execution_timeout "
             f"(deadline {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.deadline or 0))}); "
             "terminated by airflow-provider-flyte-async."
         )
         self.log.warning("Deadline passed: terminating Flyte execution %s: %s", self._execution_ref(), url)
+        ref = (self.project, self.domain, self.execution_name)
         try:
-            terminated = await client.terminate_execution(
-                self.project, self.domain, self.execution_name, cause
-            )
-            status = await client.get_execution(self.project, self.domain, self.execution_name)
+            terminated = await self.hook.terminate(self.execution_name, cause)
+            status = await self.hook.get_execution(self.execution_name)
         except FlyteAdminError as exc:
-            return self._payload(
-                "deadline",
-                url,
-                message=f"{cause} Terminating it failed: {exc}",
-                error_code=exc.code,
-            )
-        if not terminated and status.phase.is_terminal:
-            return self._terminal_payload(status, url)  # it ended on its own before we got there
-        payload = self._payload("deadline", url, message=cause)
-        payload.update(status.to_event_fields())
-        payload["status"] = "deadline"
-        payload["phase"] = status.phase.name
-        return payload
+            return deadline_event(*ref, cause, url, terminated=False, failure=exc)
+        return deadline_event(*ref, cause, url, terminated=terminated, state=status)
 
     # ------------------------------------------------------------------ cancellation
     async def on_kill(self) -> None:
@@ -354,18 +354,14 @@ class FlyteExecutionTrigger(BaseTrigger):
         await asyncio.shield(task)
 
     async def _terminate_for_deadline(self) -> None:
-        if not self.terminate_on_kill or self._resolved_config is None:
+        if not self.terminate_on_kill or self.hook.loaded_config is None:
             return
-        from flyte_async_provider.admin import get_admin_client
-
         cause = (
             f"Airflow {self._task_label()} exceeded its execution_timeout; "
             "terminated by airflow-provider-flyte-async."
         )
         try:
-            await get_admin_client(self._resolved_config).terminate_execution(
-                self.project, self.domain, self.execution_name, cause
-            )
+            await self.hook.terminate(self.execution_name, cause)
         except Exception:
             self.log.exception("Could not terminate Flyte execution %s", self._execution_ref())
 
@@ -383,14 +379,9 @@ class FlyteExecutionTrigger(BaseTrigger):
                 self._execution_ref(),
             )
             return
-        from flyte_async_provider.admin import get_admin_client
-
         cause = f"Airflow user stopped {self._task_label()}; terminated by airflow-provider-flyte-async."
         try:
-            config = await self._config()
-            terminated = await get_admin_client(config).terminate_execution(
-                self.project, self.domain, self.execution_name, cause
-            )
+            terminated = await self.hook.terminate(self.execution_name, cause)
         except Exception:
             self.log.exception("Could not terminate Flyte execution %s", self._execution_ref())
             return
@@ -404,43 +395,16 @@ class FlyteExecutionTrigger(BaseTrigger):
         if not (dag_id and task_id and run_id):
             return None
         try:
-            from airflow.sdk.execution_time import task_runner
-            from airflow.sdk.execution_time.comms import GetTaskStates
+            from flyte_async_provider._compat import atask_is_deferred
 
-            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-            asend = getattr(comms, "asend", None)
-            if asend is None:
-                return None
-            response = await asend(
-                GetTaskStates(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index)
-            )
-            states = getattr(response, "task_states", {}) or {}
+            return await atask_is_deferred(dag_id, task_id, run_id, map_index)
         except Exception:
             self.log.warning("Could not read the state of %s.", self._task_label())
             return None
-        key = task_id if map_index < 0 else f"{task_id}_{map_index}"
-        return bool(states.get(run_id, {}).get(key) == "deferred")
 
     # ------------------------------------------------------------------ payloads
     def _execution_ref(self) -> str:
         return f"{self.project}/{self.domain}/{self.execution_name}"
 
     def _payload(self, status: EventStatus, url: str = "", **fields: Any) -> FlyteEventPayload:
-        payload: FlyteEventPayload = {
-            "status": status,
-            "project": self.project,
-            "domain": self.domain,
-            "execution": self.execution_name,
-            "console_url": url,
-        }
-        payload.update({k: v for k, v in fields.items() if v is not None})  # type: ignore[typeddict-item]
-        return payload
-
-    def _terminal_payload(self, status: ExecutionStatus, url: str) -> FlyteEventPayload:
-        event_status = PHASE_TO_STATUS[status.phase]
-        payload = self._payload(event_status, url)
-        payload.update(status.to_event_fields())
-        payload["status"] = event_status
-        payload["phase"] = status.phase.name
-        payload.setdefault("message", f"Flyte execution {self._execution_ref()} ended {status.phase.name}.")
-        return payload
+        return event_payload(status, self.project, self.domain, self.execution_name, url, **fields)

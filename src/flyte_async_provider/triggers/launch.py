@@ -171,21 +171,18 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
             yield event
 
     async def _submit(self) -> str:
-        from flyte_async_provider.admin import get_admin_client
-        from flyte_async_provider.admin.launch import LaunchTarget, submit
-        from flyte_async_provider.connections import aget_connection_config
+        from flyte_async_provider.admin.launch import LaunchTarget
         from flyte_async_provider.hooks.options import ExecutionOptions
         from flyte_async_provider.operators.naming import choose_execution, execution_names
 
-        config = await aget_connection_config(self.conn_id)
-        self.project = self.project or config.project or ""
-        self.domain = self.domain or config.domain or ""
+        hook = self.hook
+        await hook.get_config()
+        self.project, self.domain = hook.project, hook.domain
         if not (self.project and self.domain):
             raise FlyteConfigError(
                 f"No Flyte project/domain: pass project= and domain= or set them as extras of connection "
                 f"{self.conn_id!r}. Nothing was submitted."
             )
-        client = get_admin_client(config)
         ids = self._task_ids()
         self._try_number = self._try_number or self._ti_attr("try_number", None)
         if not (ids["dag_id"] and ids["task_id"] and ids["run_id"] and self._try_number):
@@ -204,7 +201,7 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         )
         phases: list[tuple[str, ExecutionPhase | None]] = []
         for earlier in names.earlier:
-            phases.append((earlier, await self._phase_of(client, earlier)))
+            phases.append((earlier, await self._phase_of(earlier)))
         # The triggerer's context always says clear_number 0 (Airflow 3.3.2 omits it), so an earlier
         # try's success is never adopted here: only a live execution is. try_number alone is unique.
         found = choose_execution(phases, same_clear=False)
@@ -213,33 +210,24 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
             return found
         options = ExecutionOptions(**{field: getattr(self, field) for field in OPTION_FIELDS})
         target = LaunchTarget(self.launchplan_name, self.task_name, self.workflow_name, self.version)
-        created, label = await submit(
-            client,
-            project=self.project,
-            domain=self.domain,
-            name=names.current,
-            target=target,
-            inputs=dict(self.inputs),
-            options=options,
-        )
-        url = config.console_url(self.project, self.domain, names.current)
+        created, label = await hook.submit(names.current, target, dict(self.inputs), options)
+        url = await hook.console_url(names.current)
         verb = "Submitted" if created else "Found (already submitted by an earlier run of this trigger)"
         self.log.info("%s Flyte execution %s of %s: %s", verb, names.current, label, url)
         await self._announce(names.current, url)
         if self.execution_timeout is not None and self.deadline is None:
-            self.deadline = await self._deadline_from_creation(client, names.current)
+            self.deadline = await self._deadline_from_creation(names.current)
         return names.current
 
-    async def _phase_of(self, client: Any, name: str) -> ExecutionPhase | None:
+    async def _phase_of(self, name: str) -> ExecutionPhase | None:
         from flyte_async_provider.exceptions import FlyteNotFoundError
 
         try:
-            status = await client.get_execution(self.project, self.domain, name)
-            return ExecutionPhase(status.phase)
+            return (await self.hook.get_execution(name)).phase
         except FlyteNotFoundError:
             return None
 
-    async def _deadline_from_creation(self, client: Any, name: str) -> float:
+    async def _deadline_from_creation(self, name: str) -> float:
         """When to terminate: just before Airflow's own trigger timeout (task start + execution_timeout).
 
         The same after a restart: the task's start (or else the execution's creation) does not move.
@@ -249,9 +237,7 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         if started is not None and hasattr(started, "timestamp"):
             start = float(started.timestamp())
         else:
-            proto = await client.get_execution_proto(self.project, self.domain, name)
-            created = proto.closure.created_at
-            start = created.seconds + created.nanos / 1e9 if created.seconds else time.time()
+            start = await self.hook.created_at(name) or time.time()
         return start + float(self.execution_timeout or 0) - DEADLINE_MARGIN_SECONDS
 
     async def _announce(self, name: str, url: str) -> None:
@@ -278,7 +264,9 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         The operator could not check that at parse time (downstream tasks did not exist yet); the
         triggerer gives a start-from-trigger task its serialized operator.
         """
-        task = getattr(self.task_instance, "task", None)  # BaseTrigger.task is 3.3+
+        from flyte_async_provider._compat import serialized_task_of
+
+        task = serialized_task_of(self)
         try:
             mapped = task is not None and any(True for _ in task.iter_mapped_dependants())
         except Exception:
