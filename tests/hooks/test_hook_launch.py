@@ -168,3 +168,28 @@ def test_unknown_execution(flyte: Any) -> None:
     assert hook.find_execution("ghost") is None
     with pytest.raises(FlyteNotFoundError):
         hook.get_execution_state("ghost")
+
+
+@pytest.mark.parametrize("outcome", ["fail", "abort"])
+def test_flytekit_fallback_reads_the_same_status_as_the_admin_path(flyte: Any, outcome: str) -> None:
+    """Where an event loop already runs, the hook reads through flytekit: the same ExecutionStatus."""
+    flyte.set_default(Outcome.hang(), Advance.manual())
+    hook = FlyteHook()
+    name = _launch(hook, f"same-{outcome}")
+    if outcome == "fail":
+        flyte.complete(PROJECT, DOMAIN, name, Outcome.fail("OOMKilled in fit", code="USER:OOM"))
+    else:
+        hook.terminate(name, "no longer needed")
+        flyte.advance(PROJECT, DOMAIN, name)
+    admin = hook.get_execution_state(name)
+    kit = hook._get_execution_state_flytekit(name)
+    assert admin.phase.is_terminal
+    assert _comparable(kit) == _comparable(admin)
+
+
+def _comparable(state: Any) -> dict[str, Any]:
+    """Event fields, minus a zero duration: flytekit's model cannot tell an unset one from zero."""
+    fields = dict(state.to_event_fields())
+    if fields.get("duration_seconds") == 0.0:
+        del fields["duration_seconds"]
+    return fields
