@@ -42,75 +42,63 @@ class ExecutionStatus:
     def from_proto(cls, execution: Any) -> ExecutionStatus:
         """Build from a flyteidl ``admin.Execution`` (from GetExecution or a ListExecutions item)."""
         closure = execution.closure
-        ident = execution.id
-        error_code = error_kind = error_message = error_uri = None
-        if closure.HasField("error"):
-            error = closure.error
-            error_code = error.code or None
-            error_kind = error_kind_name(error.kind)
-            error_message = error.message or None
-            error_uri = error.error_uri or None
-        abort_cause = abort_principal = None
-        if closure.HasField("abort_metadata"):
-            abort_cause = closure.abort_metadata.cause or None
-            abort_principal = closure.abort_metadata.principal or None
-        if abort_cause is None and closure.abort_cause:  # deprecated field, older flyteadmin
-            abort_cause = closure.abort_cause
-        started_at = None
-        if closure.HasField("started_at") and (closure.started_at.seconds or closure.started_at.nanos):
-            started_at = closure.started_at.ToDatetime(tzinfo=timezone.utc)
-        duration = None
-        if closure.HasField("duration"):
-            duration = closure.duration.seconds + closure.duration.nanos / 1e9
-        return cls(
-            project=ident.project,
-            domain=ident.domain,
-            name=ident.name,
-            phase=ExecutionPhase(int(closure.phase)),
-            error_code=error_code,
-            error_kind=error_kind,
-            error_message=error_message,
-            error_uri=error_uri,
-            abort_cause=abort_cause,
-            abort_principal=abort_principal,
-            started_at=started_at,
-            duration_seconds=duration,
+        started = closure.started_at
+        duration = closure.duration
+        return cls._read(
+            execution.id,
+            closure.phase,
+            closure.error if closure.HasField("error") else None,
+            closure.abort_metadata if closure.HasField("abort_metadata") else None,
+            started.ToDatetime(tzinfo=timezone.utc)
+            if closure.HasField("started_at") and (started.seconds or started.nanos)
+            else None,
+            duration.seconds + duration.nanos / 1e9 if closure.HasField("duration") else None,
+            deprecated_abort_cause=closure.abort_cause,  # older flyteadmin
         )
 
     @classmethod
     def from_flytekit(cls, execution: Any) -> ExecutionStatus:
         """Build from a flytekit ``models.execution.Execution`` (the hook's fallback client)."""
         closure = execution.closure
-        ident = execution.id
-        error_code = error_kind = error_message = error_uri = None
         error = closure.error
-        if error is not None and (error.message or error.code):
-            error_code = error.code or None
-            error_kind = error_kind_name(error.kind)
-            error_message = error.message or None
-            error_uri = error.error_uri or None
-        abort_cause = abort_principal = None
-        abort = getattr(closure, "abort_metadata", None)
-        if abort is not None:
-            abort_cause = abort.cause or None
-            abort_principal = abort.principal or None
-        started_at = closure.started_at
-        if started_at is not None and started_at.year <= 1970:
-            started_at = None
-        duration = closure.duration.total_seconds() if closure.duration is not None else 0.0
+        started = closure.started_at
+        # flytekit's model cannot tell an unset duration from zero: only a positive one is known.
+        seconds = closure.duration.total_seconds() if closure.duration is not None else 0.0
+        return cls._read(
+            execution.id,
+            closure.phase,
+            error if error is not None and (error.message or error.code) else None,
+            getattr(closure, "abort_metadata", None),
+            started if started is not None and started.year > 1970 else None,
+            seconds if seconds > 0 else None,
+        )
+
+    @classmethod
+    def _read(
+        cls,
+        ident: Any,
+        phase: int,
+        error: Any,
+        abort: Any,
+        started_at: datetime | None,
+        duration_seconds: float | None,
+        *,
+        deprecated_abort_cause: str = "",
+    ) -> ExecutionStatus:
+        """Both wire models name identifier, error and abort fields alike: read them once."""
         return cls(
             project=ident.project,
             domain=ident.domain,
             name=ident.name,
-            phase=ExecutionPhase(int(closure.phase)),
-            error_code=error_code,
-            error_kind=error_kind,
-            error_message=error_message,
-            error_uri=error_uri,
-            abort_cause=abort_cause,
-            abort_principal=abort_principal,
+            phase=ExecutionPhase(int(phase)),
+            error_code=(error.code or None) if error is not None else None,
+            error_kind=error_kind_name(error.kind) if error is not None else None,
+            error_message=(error.message or None) if error is not None else None,
+            error_uri=(error.error_uri or None) if error is not None else None,
+            abort_cause=((abort.cause if abort is not None else "") or deprecated_abort_cause) or None,
+            abort_principal=(abort.principal or None) if abort is not None else None,
             started_at=started_at,
-            duration_seconds=duration if duration > 0 else None,
+            duration_seconds=duration_seconds,
         )
 
     def to_event_fields(self) -> FlyteEventPayload:
