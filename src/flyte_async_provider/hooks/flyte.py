@@ -1,9 +1,11 @@
-"""FlyteHook: the synchronous launch path (worker side), built on flytekit's FlyteRemote.
+"""FlyteHook: the worker side's one gateway to Flyte.
 
-The connection is parsed only by :func:`flyte_async_provider.config.parse_connection`, the same
-parser the trigger uses, so both paths agree on endpoint, TLS and credentials. flytekit does entity
-lookup and Python -> Flyte literal conversion; this hook adds up-front input checks, execution
-options, and one translation of flytekit/gRPC failures into the provider's typed errors.
+Reads and plain-input launches run :class:`~flyte_async_provider.hooks.aio.FlyteAsyncHook` (the
+triggers' gateway) on a private loop; flytekit's FlyteRemote does the rest. The connection is parsed
+only by :func:`flyte_async_provider.config.parse_connection`, so both paths agree on endpoint, TLS and
+credentials. flytekit does entity lookup and Python -> Flyte literal conversion; this hook adds
+up-front input checks, execution options, and one translation of flytekit/gRPC failures into the
+provider's typed errors.
 """
 
 from __future__ import annotations
