@@ -95,12 +95,12 @@ def test_rows_written_by_earlier_versions_still_deserialize_to_the_same_row() ->
     assert (trigger.execution_name, trigger.flyte_task_id, trigger.terminate_on_kill) == ("abc", "s", False)
 
 
-def test_for_task_instance_adds_the_task_identity() -> None:
+def test_for_task_instance_adds_the_hook_s_scope_and_the_task_identity() -> None:
     ti = SimpleNamespace(dag_id="ml", task_id="train", run_id="manual__1", map_index=None)
-    trigger = FlyteExecutionTrigger.for_task_instance(
-        ti, conn_id="c", project="p", domain="d", execution_name="abc", deadline=None
-    )
+    hook = SimpleNamespace(flyte_conn_id="c", project="p", domain="d")
+    trigger = FlyteExecutionTrigger.for_task_instance(ti, hook, execution_name="abc", deadline=None)  # type: ignore[arg-type]
     _, kwargs = trigger.serialize()
+    assert (kwargs["conn_id"], kwargs["project"], kwargs["domain"]) == ("c", "p", "d")
     assert (kwargs["dag_id"], kwargs["task_id"], kwargs["run_id"], kwargs["map_index"]) == (
         "ml",
         "train",

@@ -446,9 +446,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         self.defer(
             trigger=FlyteExecutionTrigger.for_task_instance(
                 context["ti"],
-                conn_id=self.flyte_conn_id,
-                project=self.hook.project,
-                domain=self.hook.domain,
+                self.hook,
                 execution_name=name,
                 poll_interval=float(self.poll_interval),
                 deadline=self._deadline(),

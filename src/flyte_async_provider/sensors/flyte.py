@@ -149,9 +149,7 @@ class FlyteSensor(BaseSensorOperator):
         self.defer(
             trigger=FlyteExecutionTrigger.for_task_instance(
                 context["ti"],
-                conn_id=self.flyte_conn_id,
-                project=self.hook.project,
-                domain=self.hook.domain,
+                self.hook,
                 execution_name=self._check_name(),
                 poll_interval=float(self.poke_interval),
                 deadline=None,

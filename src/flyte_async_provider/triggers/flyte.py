@@ -31,6 +31,7 @@ from flyte_async_provider.phases import EventStatus, ExecutionPhase, FlyteEventP
 
 if TYPE_CHECKING:
     from flyte_async_provider.admin import ExecutionStatus
+    from flyte_async_provider.hooks.flyte import FlyteHook
 
 # Termination work outlives the trigger's own task: Airflow 3.3 re-sends the user-action cancel on every
 # triggerer state sync, which would cancel an on_kill() mid-RPC. Strong refs keep the tasks alive.
@@ -108,15 +109,19 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def for_task_instance(cls: type[_T], ti: Any, **kwargs: Any) -> _T:
-        """The trigger a task instance defers to: ``kwargs`` plus the task's identity."""
+    def for_task_instance(cls: type[_T], ti: Any, hook: FlyteHook, **kwargs: Any) -> _T:
+        """The trigger a task instance defers to: the hook's connection, project and domain, the
+        task's identity, and ``kwargs``."""
         map_index = getattr(ti, "map_index", -1)
         return cls(
-            **kwargs,
+            conn_id=hook.flyte_conn_id,
+            project=hook.project,
+            domain=hook.domain,
             dag_id=ti.dag_id,
             task_id=ti.task_id,
             run_id=ti.run_id,
             map_index=-1 if map_index is None else int(map_index),
+            **kwargs,
         )
 
     @classmethod
