@@ -517,19 +517,24 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 remaining = None if deadline is None else deadline - time.time()
                 if remaining is not None and remaining <= 0:
                     self._on_deadline(name)
+                    return
                 time.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
         except AirflowTaskTimeout:
             self._on_deadline(name)
 
     def _on_deadline(self, name: str) -> None:
-        """execution_timeout passed: terminate and raise the deadline error (a real end wins)."""
+        """execution_timeout passed: terminate and raise the deadline error.
+
+        The real end wins, as in the trigger: an execution that had already ended by itself raises
+        (or, on success, returns) as that end.
+        """
         cause = (
             f"Airflow task {self._task_label()} exceeded its execution_timeout "
             f"({self.execution_timeout}); terminated by airflow-provider-flyte-async."
         )
-        terminated = self.hook.terminate(name, cause) if self.terminate_on_kill else False
-        state = self.hook.find_execution(name)
         hook = self.hook
+        terminated = hook.terminate(name, cause) if self.terminate_on_kill else False
+        state = hook.find_execution(name)
         url = hook.console_url(name)
         raise_for_event(
             deadline_event(hook.project, hook.domain, name, cause, url, terminated=terminated, state=state)
