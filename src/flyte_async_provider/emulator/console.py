@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .errors import EmulatorError
 from .scripting import PHASE_NAMES
-
-if TYPE_CHECKING:
-    from .server import FlyteAdminEmulator
+from .state import EmulatorState
 
 CONSOLE_PATH = "/console/projects/{project}/domains/{domain}/executions/{name}"
 
@@ -28,13 +26,13 @@ def _timestamp(ts: Any) -> str:
     return str(ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-def console_handler(emu: FlyteAdminEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
+def console_handler(state: EmulatorState) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET handler rendering one execution as a small HTML page (no status read is counted)."""
 
     async def handle(request: web.Request) -> web.Response:
         project, domain, name = (request.match_info[k] for k in ("project", "domain", "name"))
         try:
-            execution = emu.execution(project, domain, name)
+            execution = state.backend.execution(project, domain, name)
         except EmulatorError as err:
             return web.Response(status=404, text=f"{err.code}: {err.message}\n")
         closure = execution.closure

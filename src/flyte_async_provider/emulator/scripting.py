@@ -13,10 +13,19 @@ from typing import Any, Literal
 
 from flyte_async_provider.phases import ExecutionPhase
 
-# core.WorkflowExecution.Phase values (flyteidl), kept here as ints so the hot path stays cheap.
-UNDEFINED, QUEUED, RUNNING, SUCCEEDING, SUCCEEDED, FAILING, FAILED, ABORTED, TIMED_OUT, ABORTING = range(10)
+# ExecutionPhase values as plain ints: the phase machine compares and hashes them on every read.
+UNDEFINED = int(ExecutionPhase.UNDEFINED)
+QUEUED = int(ExecutionPhase.QUEUED)
+RUNNING = int(ExecutionPhase.RUNNING)
+SUCCEEDING = int(ExecutionPhase.SUCCEEDING)
+SUCCEEDED = int(ExecutionPhase.SUCCEEDED)
+FAILING = int(ExecutionPhase.FAILING)
+FAILED = int(ExecutionPhase.FAILED)
+ABORTED = int(ExecutionPhase.ABORTED)
+TIMED_OUT = int(ExecutionPhase.TIMED_OUT)
+ABORTING = int(ExecutionPhase.ABORTING)
 PHASE_NAMES = tuple(p.name for p in ExecutionPhase)
-TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED, ABORTED, TIMED_OUT})
+TERMINAL_PHASES = frozenset(int(p) for p in ExecutionPhase if p.is_terminal)
 ABORT_PATH: tuple[int, ...] = (ABORTING, ABORTED)
 
 OutcomeKind = Literal["succeed", "fail", "time_out", "hang"]

@@ -1,8 +1,9 @@
-"""FlyteAdminEmulator: the gRPC server, the HTTP server (OAuth2 + control API) and the control methods.
+"""FlyteAdminEmulator: serves an EmulatorState over gRPC and HTTP, and offers the control methods.
 
 Binds 127.0.0.1 only; port 0 picks a free port (read ``grpc_endpoint`` / ``http_url`` after start).
 Start it inside a running loop (``await emu.start()``) or on its own loop in a daemon thread
-(``emu.start_in_thread()``) for synchronous code; the control methods work from any thread.
+(``emu.start_in_thread()``) for synchronous code; the control methods (``ControlApi``, declared in
+operations.py) work from any thread.
 """
 
 from __future__ import annotations
@@ -13,24 +14,26 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from aiohttp import web
-from flyteidl.admin import execution_pb2
 
 from .backend import Backend
-from .faults import FaultRule, Faults
+from .faults import Faults
+from .http import build_app
 from .oauth import TokenAuthority
+from .operations import ControlApi, Operation
 from .persistence import SqliteStore
-from .scripting import Advance, Outcome, ScriptRule
+from .scripting import Advance, Outcome
 from .servicer import build_handlers
 from .settings import AuthSettings, TlsSettings
+from .state import HOST, EmulatorState
 
-HOST = "127.0.0.1"
+R = TypeVar("R")
 
 
-class FlyteAdminEmulator:
+class FlyteAdminEmulator(ControlApi):
     """A Flyte Admin (v1.16 semantics) for tests and demos; see docs/emulator.md."""
 
     def __init__(
@@ -49,10 +52,9 @@ class FlyteAdminEmulator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._port, self._http_port = port, http_port
-        self.auth, self.tls = auth, tls
         self.db_path = db_path
         self._store = SqliteStore(db_path) if db_path else None
-        self.backend = Backend(
+        backend = Backend(
             default_outcome=default_outcome,
             default_advance=default_advance,
             clock=clock,
@@ -61,53 +63,65 @@ class FlyteAdminEmulator:
             seed=seed,
         )
         if self._store is not None:
-            self._store.load_into(self.backend)
-        self.faults = Faults(seed=seed)
-        self.authority = TokenAuthority(auth) if auth else None
+            self._store.load_into(backend)
+        self.state = EmulatorState(backend, Faults(seed=seed), auth, tls)
         self._register_example = register_example
         self._register = tuple(register)
         self._grpc_server: grpc.aio.Server | None = None
         self._runner: web.AppRunner | None = None
-        self._bound_grpc = 0
-        self._bound_http = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.registered_launch_plans: list[str] = []
 
-    # -- addresses --------------------------------------------------------------------------------
+    # -- state and addresses ------------------------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        return self.state.backend
+
+    @property
+    def faults(self) -> Faults:
+        return self.state.faults
+
+    @property
+    def authority(self) -> TokenAuthority | None:
+        return self.state.authority
+
+    @property
+    def auth(self) -> AuthSettings | None:
+        return self.state.auth
+
+    @property
+    def tls(self) -> TlsSettings | None:
+        return self.state.tls
+
     @property
     def grpc_port(self) -> int:
-        return self._bound_grpc
+        return self.state.grpc_port
 
     @property
     def http_port(self) -> int:
-        return self._bound_http
+        return self.state.http_port
 
     @property
     def grpc_endpoint(self) -> str:
         """``127.0.0.1:PORT`` of the gRPC AdminService."""
-        return f"{HOST}:{self._bound_grpc}"
+        return self.state.grpc_endpoint
 
     @property
     def http_url(self) -> str:
-        """``http(s)://127.0.0.1:PORT``: the OAuth2 token endpoint and the control API."""
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{HOST}:{self._bound_http}"
+        """``http(s)://127.0.0.1:PORT``: the OAuth2 token endpoint, the console page and the control API."""
+        return self.state.http_url
 
     @property
     def token_url(self) -> str:
-        return f"{self.http_url}/oauth2/token"
+        return self.state.token_url
 
     def addresses(self) -> dict[str, Any]:
-        """What the CLI prints: endpoints plus how to talk to them."""
-        return {
-            "grpc": self.grpc_endpoint,
-            "http": self.http_url,
-            "insecure": self.tls is None,
-            "auth": self.auth is not None,
-            "token_endpoint": self.token_url if self.auth else None,
-            "metadata_key": self.auth.metadata_key if self.auth else None,
-        }
+        """What the CLI prints: endpoints plus how to talk to them (the same as ``health()``)."""
+        return self.state.addresses()
+
+    def _run(self, op: Operation[R], /, **arguments: Any) -> R:
+        return op.apply(self.state, **arguments)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -125,25 +139,21 @@ class FlyteAdminEmulator:
                 self.registered_launch_plans.extend(register_workflow(self.backend, spec))
         await self._start_http()
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers(
-            build_handlers(self.backend, self.faults, self.authority, lambda: self.http_url)
-        )
+        server.add_generic_rpc_handlers(build_handlers(self.state))
         address = f"{HOST}:{self._port}"
         if self.tls is not None:
             cert, key = self.tls.read()
             creds = grpc.ssl_server_credentials([(key, cert)])
-            self._bound_grpc = server.add_secure_port(address, creds)
+            self.state.grpc_port = server.add_secure_port(address, creds)
         else:
-            self._bound_grpc = server.add_insecure_port(address)
-        if not self._bound_grpc:
+            self.state.grpc_port = server.add_insecure_port(address)
+        if not self.state.grpc_port:
             raise OSError(f"could not bind gRPC on {address}")
         await server.start()
         self._grpc_server = server
 
     async def _start_http(self) -> None:
-        from .http import build_app
-
-        runner = web.AppRunner(build_app(self), access_log=None)
+        runner = web.AppRunner(build_app(self.state), access_log=None)
         await runner.setup()
         ssl_context = None
         if self.tls is not None:
@@ -154,7 +164,7 @@ class FlyteAdminEmulator:
         self._runner = runner
         server = site._server  # aiohttp keeps the asyncio server private; its sockets have the port
         sockets = getattr(server, "sockets", None) or ()
-        self._bound_http = sockets[0].getsockname()[1] if sockets else self._http_port
+        self.state.http_port = sockets[0].getsockname()[1] if sockets else self._http_port
 
     async def stop(self, grace: float = 0.5) -> None:
         """Stop serving (in-flight calls get ``grace`` seconds) and close the database."""
@@ -234,101 +244,3 @@ class FlyteAdminEmulator:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
-
-    # -- control: scripting -----------------------------------------------------------------------
-    def script(
-        self,
-        outcome: Outcome,
-        advance: Advance | None = None,
-        launch_plan: str | None = None,
-        name_pattern: str | None = None,
-    ) -> ScriptRule:
-        """Add a rule for executions created from now on; the first matching rule wins."""
-        return self.backend.script(outcome, advance, launch_plan, name_pattern)
-
-    def set_default(self, outcome: Outcome | None = None, advance: Advance | None = None) -> None:
-        """What executions matching no rule do (initially: succeed, one phase per second)."""
-        self.backend.set_default(outcome, advance)
-
-    def clear_script(self) -> None:
-        self.backend.clear_script()
-
-    def rules(self) -> list[ScriptRule]:
-        """The script rules in match order, the default last."""
-        return self.backend.rules()
-
-    # -- control: executions ----------------------------------------------------------------------
-    def advance(self, project: str, domain: str, name: str) -> str:
-        """One phase step now; returns the new phase name."""
-        return self.backend.advance(project, domain, name)
-
-    def complete(self, project: str, domain: str, name: str, outcome: Outcome | None = None) -> str:
-        """Jump to the terminal phase of ``outcome`` (default: the execution's own)."""
-        return self.backend.complete(project, domain, name, outcome)
-
-    def complete_many(
-        self, project: str, domain: str, names: Iterable[str], outcome: Outcome | None = None
-    ) -> dict[str, Any]:
-        """Complete many at one instant: ``{"completed": n, "timestamp": epoch seconds of the flip}``."""
-        count, at = self.backend.complete_many(project, domain, names, outcome)
-        return {"completed": count, "timestamp": at}
-
-    def terminate(
-        self, project: str, domain: str, name: str, cause: str = "terminated", principal: str = "emulator"
-    ) -> None:
-        """TerminateExecution as another Flyte user would."""
-        self.backend.terminate(project, domain, name, cause, principal)
-
-    def execution(self, project: str, domain: str, name: str) -> execution_pb2.Execution:
-        """Current state (no status read counted)."""
-        return self.backend.execution(project, domain, name)
-
-    def create_executions(
-        self,
-        project: str,
-        domain: str,
-        launch_plan: str,
-        names: Iterable[str],
-        inputs: dict[str, Any] | None = None,
-        version: str | None = None,
-    ) -> int:
-        """Create many executions without RPCs (benchmark set-up); returns how many were created."""
-        from .bulk import create_executions
-
-        return create_executions(self.backend, project, domain, launch_plan, names, inputs, version)
-
-    def phase_counts(self) -> dict[str, int]:
-        return self.backend.phase_counts()
-
-    # -- control: faults and counters ---------------------------------------------------------------
-    def inject_fault(
-        self, rpc: str = "*", error_rate: float = 0.0, code: str = "UNAVAILABLE", latency_seconds: float = 0.0
-    ) -> FaultRule:
-        """Fail ``error_rate`` of calls to ``rpc`` (``*``: all) with ``code``; add latency to each."""
-        return self.faults.inject(rpc, error_rate, code, latency_seconds)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-
-    def start_outage(self, seconds: float | None = None) -> None:
-        """Every gRPC call fails UNAVAILABLE for ``seconds`` (None: until ``end_outage``)."""
-        self.faults.start_outage(seconds)
-
-    def end_outage(self) -> None:
-        self.faults.end_outage()
-
-    def counters(self) -> dict[str, int]:
-        """Calls received per RPC name, failed and injected ones included."""
-        return self.faults.counters()
-
-    def success_counters(self) -> dict[str, int]:
-        """Calls answered OK per RPC name."""
-        return self.faults.success_counters()
-
-    def reset_counters(self) -> None:
-        self.faults.reset_counters()
-
-    def expire_tokens(self) -> None:
-        """Make every issued access token expired (clients must fetch a new one)."""
-        if self.authority is not None:
-            self.authority.expire_all()

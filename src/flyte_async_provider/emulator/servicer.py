@@ -34,6 +34,7 @@ from .entities import DOMAINS, check_list_request, entity_column, list_entities
 from .errors import EmulatorError, InvalidArgument, Unimplemented
 from .faults import Faults
 from .oauth import TOKEN_PATH, TokenAuthority, authorization_server_metadata
+from .state import EmulatorState
 
 log = logging.getLogger(__name__)
 
@@ -370,15 +371,13 @@ class _Dispatcher:
         return None
 
 
-def build_handlers(
-    backend: Backend, faults: Faults, authority: TokenAuthority | None, http_url: Callable[[], str]
-) -> list[grpc.GenericRpcHandler]:
+def build_handlers(state: EmulatorState) -> list[grpc.GenericRpcHandler]:
     """Generic handlers for both services, ready for ``server.add_generic_rpc_handlers``."""
-    dispatcher = _Dispatcher(faults, authority)
+    dispatcher = _Dispatcher(state.faults, state.authority)
     handlers: list[grpc.GenericRpcHandler] = []
     for service, impls, needs_auth in (
-        (ADMIN_SERVICE, AdminImpl(backend).methods(), True),
-        (AUTH_SERVICE, AuthImpl(authority, http_url).methods(), False),
+        (ADMIN_SERVICE, AdminImpl(state.backend).methods(), True),
+        (AUTH_SERVICE, AuthImpl(state.authority, lambda: state.http_url).methods(), False),
     ):
         method_handlers = {}
         for name, (request_cls, _path) in _method_classes(service).items():
