@@ -403,7 +403,7 @@ class ControlApi(ABC):
         self._run(END_OUTAGE)
 
     def counters(self) -> dict[str, int]:
-        """Calls received per RPC name, failed and injected ones included."""
+        """Calls received per RPC name, failed and injected ones included (over HTTP: with ``succeeded``)."""
         return self._run(COUNTERS)["counters"]
 
     def success_counters(self) -> dict[str, int]:
