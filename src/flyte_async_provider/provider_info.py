@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flyte_async_provider import __version__
-from flyte_async_provider.hooks.connection_form import conn_fields, ui_field_behaviour
+from flyte_async_provider.connection_form import conn_fields, ui_field_behaviour
 
 INTEGRATION = "Flyte"
 

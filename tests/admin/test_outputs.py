@@ -13,7 +13,7 @@ from flytekit.models.literals import LiteralMap
 from google.protobuf import struct_pb2
 
 from flyte_async_provider.admin.outputs import NotPlainOutputs, plain_outputs
-from flyte_async_provider.hooks.values import literal_map_to_plain
+from flyte_async_provider.spec.values import literal_map_to_plain
 
 
 def _p(**kw: Any) -> literals_pb2.Literal:

@@ -12,8 +12,8 @@ from flytekit.models.execution import ClusterAssignment, ExecutionMetadata, Exec
 from flytekit.models.types import LiteralType
 
 from flyte_async_provider.admin.requests import NeedsFlytekit, execution_spec, plain_literal
-from flyte_async_provider.hooks.options import ExecutionOptions
-from flyte_async_provider.hooks.values import to_literal
+from flyte_async_provider.spec.options import ExecutionOptions
+from flyte_async_provider.spec.values import to_literal
 
 LP_ID = identifier_pb2.Identifier(
     resource_type=identifier_pb2.LAUNCH_PLAN, project="p", domain="d", name="lp", version="v1"

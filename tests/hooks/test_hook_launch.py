@@ -15,8 +15,8 @@ from flyte_async_provider.exceptions import (
     FlyteNotFoundError,
 )
 from flyte_async_provider.hooks.flyte import FlyteHook
-from flyte_async_provider.hooks.options import ExecutionOptions
 from flyte_async_provider.phases import ExecutionPhase
+from flyte_async_provider.spec.options import ExecutionOptions
 
 
 def _launch(hook: FlyteHook, name: str, **kwargs: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from flyte_async_provider.exceptions import FlyteConfigError
-from flyte_async_provider.hooks.options import (
+from flyte_async_provider.spec.options import (
     ExecutionOptions,
     validate_notifications,
     validate_oauth2_client,

@@ -11,7 +11,7 @@ from flytekit.clients.auth.exceptions import AuthenticationError
 
 from flyte_async_provider.config import parse_connection
 from flyte_async_provider.exceptions import FlyteConfigError
-from flyte_async_provider.hooks import auth
+from flyte_async_provider.flytekit_config import auth_plugin
 from flyte_async_provider.hooks.flyte import FlyteHook
 
 
@@ -36,7 +36,7 @@ def test_platform_config_comes_from_the_shared_parser(monkeypatch: pytest.Monkey
     assert (platform.client_id, platform.client_credentials_secret) == ("client", "s3cr3t")
     assert platform.scopes == ["all", "offline"]
     assert platform.audience == "aud"
-    assert platform.auth_mode == auth.plugin_name(hook.config)
+    assert platform.auth_mode == auth_plugin.plugin_name(hook.config)
     assert "s3cr3t" not in platform.auth_mode
     assert (
         hook.config.console_url("p", "d", "x")
@@ -94,7 +94,7 @@ def _config(**body: object) -> object:
 
 def test_auth_mode_none_fails_clearly_instead_of_opening_a_browser() -> None:
     config = _config(host="h", port=1)
-    authenticator = auth.build_authenticator(config, None, None)  # type: ignore[arg-type]
+    authenticator = auth_plugin.build_authenticator(config, None, None)  # type: ignore[arg-type]
     assert authenticator.fetch_grpc_call_auth_metadata() is None
     with pytest.raises(AuthenticationError, match="auth_mode 'none'"):
         authenticator.refresh_credentials()
@@ -119,7 +119,7 @@ def test_client_credentials_honour_endpoint_and_metadata_key_overrides() -> None
             token_endpoint="http://server/token", authorization_endpoint="", redirect_uri="", client_id=""
         )
     )
-    authenticator = auth.build_authenticator(config, None, server)  # type: ignore[arg-type]
+    authenticator = auth_plugin.build_authenticator(config, None, server)  # type: ignore[arg-type]
     assert authenticator._token_endpoint == "http://idp/token"
     assert authenticator._header_key == "flyte-authorization"
     assert authenticator._scopes == ["a", "b"]
@@ -128,5 +128,5 @@ def test_client_credentials_honour_endpoint_and_metadata_key_overrides() -> None
 def test_plugin_names_hold_no_secret_and_differ_per_credentials() -> None:
     a = _config(host="h", port=1, login="id", password="one")
     b = _config(host="h", port=1, login="id", password="two")
-    assert auth.plugin_name(a) != auth.plugin_name(b)
-    assert "one" not in auth.plugin_name(a)
+    assert auth_plugin.plugin_name(a) != auth_plugin.plugin_name(b)
+    assert "one" not in auth_plugin.plugin_name(a)

@@ -14,7 +14,7 @@ from flytekit.models.types import LiteralType, SimpleType
 from google.protobuf.struct_pb2 import Struct
 
 from flyte_async_provider.exceptions import FlyteConfigError
-from flyte_async_provider.hooks.values import check_inputs, literal_map_to_plain, literal_to_plain
+from flyte_async_provider.spec.values import check_inputs, literal_map_to_plain, literal_to_plain
 
 FLOAT = Variable(LiteralType(simple=SimpleType.FLOAT), "ratio")
 INT = Variable(LiteralType(simple=SimpleType.INTEGER), "seed")

@@ -14,8 +14,7 @@ import jsonschema
 import pytest
 from packaging.version import Version
 
-from flyte_async_provider import get_provider_info
-from flyte_async_provider.hooks import connection_form
+from flyte_async_provider import connection_form, get_provider_info
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
 

@@ -20,7 +20,7 @@ from flyte_async_provider.exceptions import FlyteAlreadyExistsError, FlyteConfig
 
 if TYPE_CHECKING:
     from flyte_async_provider.admin.client import AsyncAdminClient
-    from flyte_async_provider.hooks.options import ExecutionOptions
+    from flyte_async_provider.spec.options import ExecutionOptions
 
 # The kinds FlyteOperator launches, as flyteidl's ResourceType numbers (core.identifier_pb2).
 _TASK, _WORKFLOW, _LAUNCH_PLAN = 1, 2, 3
@@ -123,7 +123,7 @@ def flytekit_request(
     from flytekit.models.types import LiteralType
 
     from flyte_async_provider.admin.requests import create_request, entity_interface
-    from flyte_async_provider.hooks.values import check_inputs, has_side_effects, to_literal
+    from flyte_async_provider.spec.values import check_inputs, has_side_effects, to_literal
 
     types, required, fixed = entity_interface(entity)
     interface = {n: Variable(type=LiteralType.from_flyte_idl(t), description="") for n, t in types.items()}

@@ -3,7 +3,7 @@
 ``FlyteOperator(fetch_outputs=True)`` returns the outputs as plain values. The worker gets them through
 flytekit (which can also download offloaded outputs); the trigger, which must not import flytekit on
 the event loop, decodes the inline ``full_outputs`` protobuf itself when every output is a plain
-literal. The rule is the worker's own (``hooks.values.literal_to_plain``): the same literal gives the
+literal. The rule is the worker's own (``spec.values.literal_to_plain``): the same literal gives the
 same value on both paths. Anything the trigger cannot decode exactly (offloaded outputs, datetimes
 and durations, which are not JSON values) raises :class:`NotPlainOutputs`, and the task resumes on a
 worker as before.

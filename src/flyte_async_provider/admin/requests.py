@@ -3,7 +3,7 @@
 Importing flytekit costs ~3 s of CPU, which on a LocalExecutor worker was most of a submit run's slot
 time and on the triggerer stalls the first zero-worker trigger. For the common case (the inputs are
 plain values of simple Flyte types) this module builds exactly the request ``FlyteRemote.execute``
-sends, from the same :class:`~flyte_async_provider.hooks.options.ExecutionOptions`:
+sends, from the same :class:`~flyte_async_provider.spec.options.ExecutionOptions`:
 tests/admin/test_requests.py compares both byte for byte. Anything else (unions, enums, datetimes,
 dataclasses, files, values that need flytekit's coercions) raises :class:`NeedsFlytekit` and the
 caller converts with flytekit as before.
@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flyte_async_provider.hooks.options import (
+from flyte_async_provider.spec.options import (
     validate_notifications,
     validate_oauth2_client,
     validate_secrets,
 )
 
 if TYPE_CHECKING:
-    from flyte_async_provider.hooks.options import ExecutionOptions
+    from flyte_async_provider.spec.options import ExecutionOptions
 
 _MOUNTS = {"ANY": 0, "ENV_VAR": 1, "FILE": 2}
 _INTEGER, _FLOAT, _STRING, _BOOLEAN = 1, 2, 3, 4  # flyteidl.core.types_pb2.SimpleType
@@ -158,7 +158,7 @@ def plain_request(
 
     Unknown, fixed and missing inputs raise the same :class:`FlyteConfigError` as the flytekit path.
     """
-    from flyte_async_provider.hooks.values import name_problems, raise_bad_inputs
+    from flyte_async_provider.spec.values import name_problems, raise_bad_inputs
 
     interface, required, fixed = entity_interface(entity)
     problems = name_problems(interface, inputs, required=required, fixed=fixed)

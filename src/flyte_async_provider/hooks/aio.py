@@ -17,7 +17,7 @@ from flyte_async_provider.config import FlyteConnectionConfig
 if TYPE_CHECKING:
     from flyte_async_provider.admin import AsyncAdminClient, ExecutionStatus
     from flyte_async_provider.admin.launch import LaunchTarget
-    from flyte_async_provider.hooks.options import ExecutionOptions
+    from flyte_async_provider.spec.options import ExecutionOptions
 
 
 class FlyteAsyncHook:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from flyte_async_provider import connection_form
 from flyte_async_provider.config import DEFAULT_CONN_ID, AuthMode, FlyteConnectionConfig, parse_connection
 from flyte_async_provider.events import ended_event
 from flyte_async_provider.exceptions import (
@@ -28,12 +29,11 @@ from flyte_async_provider.exceptions import (
     FlyteNotFoundError,
     ended_before_terminate,
 )
-from flyte_async_provider.hooks import connection_form
 from flyte_async_provider.hooks.errors import grpc_status, translate
-from flyte_async_provider.hooks.options import ExecutionOptions
-from flyte_async_provider.hooks.values import check_inputs, literal_map_to_plain
 from flyte_async_provider.outcome import raise_for_event
 from flyte_async_provider.phases import FlyteEventPayload
+from flyte_async_provider.spec.options import ExecutionOptions
+from flyte_async_provider.spec.values import check_inputs, literal_map_to_plain
 
 if TYPE_CHECKING:
     from flytekit.configuration import Config
@@ -147,8 +147,8 @@ class FlyteHook(BaseHook):
         """flytekit ``Config`` for this connection (platform + legacy data/secrets/stats extras)."""
         from flytekit.configuration import Config, PlatformConfig
 
-        from flyte_async_provider.hooks import auth
-        from flyte_async_provider.hooks.legacy import legacy_config_kwargs
+        from flyte_async_provider.flytekit_config import auth_plugin
+        from flyte_async_provider.flytekit_config.legacy import legacy_config_kwargs
 
         c = self.config
         platform = PlatformConfig(
@@ -161,7 +161,7 @@ class FlyteHook(BaseHook):
             client_id=c.client_id,
             client_credentials_secret=c.client_secret,
             scopes=list(c.scopes),
-            auth_mode=auth.register(c),
+            auth_mode=auth_plugin.register(c),
             audience=c.audience,
         )
         return Config(platform=platform, **legacy_config_kwargs(c))

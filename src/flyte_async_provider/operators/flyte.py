@@ -20,11 +20,11 @@ from flyte_async_provider.config import DEFAULT_CONN_ID
 from flyte_async_provider.events import deadline_event
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
 from flyte_async_provider.hooks.flyte import FlyteHook, validate_execution_name
-from flyte_async_provider.hooks.options import ExecutionOptions
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY, FlyteExecutionLink
 from flyte_async_provider.operators.naming import TryNames, choose_execution, execution_names
 from flyte_async_provider.outcome import raise_for_event
 from flyte_async_provider.phases import ExecutionPhase
+from flyte_async_provider.spec.options import ExecutionOptions
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -172,8 +172,8 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
 
     async def _submit(self) -> str:
         from flyte_async_provider.admin.launch import LaunchTarget
-        from flyte_async_provider.hooks.options import ExecutionOptions
         from flyte_async_provider.operators.naming import choose_execution, execution_names
+        from flyte_async_provider.spec.options import ExecutionOptions
 
         hook = self.hook
         await hook.get_config()
