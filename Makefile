@@ -13,7 +13,7 @@ COMPAT_PYTHON ?= $(or $(shell for p in $$(pyenv root 2>/dev/null)/versions/3.10*
 COMPAT_VENV ?= .venv-airflow-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
-.PHONY: demo test lint typecheck unit compat emulator bench clean
+.PHONY: demo test lint typecheck unit compat emulator bench dist clean
 
 # --compile-bytecode: what pip does by default and uv does not. Without it, and with
 # PYTHONDONTWRITEBYTECODE=1 (set on this machine kind), every Airflow task process compiles the
@@ -60,5 +60,14 @@ test: lint typecheck unit compat
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggerer_scale.py
 
+## sdist + wheel of the working tree into $(DIST) (docs/quickstart.md installs the wheel), metadata
+## checked with `twine check --strict`. The build runs isolated (hatchling from the package index) and
+## builds the wheel from the sdist, so a file missing from the sdist breaks it here, not for a user.
+DIST ?= dist
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/*
+
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_VENV) .mypy_cache .pytest_cache .ruff_cache dist
