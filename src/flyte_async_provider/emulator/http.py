@@ -1,4 +1,5 @@
-"""The aiohttp app over an EmulatorState: OAuth2 token endpoint (auth on), console page, control API.
+"""The aiohttp app over an EmulatorState: OAuth2 token endpoint (auth on), console page, control API,
+signed blob URLs of the data proxy (blobhttp.py).
 
 Control operations are ``POST {http_url}/control/<op>`` with a JSON object of keyword arguments
 (``GET`` works for those without arguments) and answer JSON. Errors answer
@@ -14,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .blobhttp import add_blob_routes
 from .console import CONSOLE_PATH, console_handler
 from .errors import EmulatorError
 from .oauth import TOKEN_PATH, authorization_server_metadata, token_handler
@@ -67,6 +69,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app.router.add_route("POST", "/control/{op}", handler)
     app.router.add_route("GET", "/control/{op}", handler)
     app.router.add_get(CONSOLE_PATH, console_handler(state))
+    add_blob_routes(app, state.blobs)
     if state.authority is not None:
         authority = state.authority
         app.router.add_post(TOKEN_PATH, token_handler(authority))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import grpc
 from aiohttp import web
 
 from .backend import Backend
+from .blobstore import BlobStore
 from .faults import Faults
 from .http import build_app
 from .oauth import TokenAuthority
@@ -50,6 +51,7 @@ class FlyteAdminEmulator(ControlApi):
         seed: int = 0,
         register: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        blob_dir: str | None = None,
     ) -> None:
         self._port, self._http_port = port, http_port
         self.db_path = db_path
@@ -64,7 +66,7 @@ class FlyteAdminEmulator(ControlApi):
         )
         if self._store is not None:
             self._store.load_into(backend)
-        self.state = EmulatorState(backend, Faults(seed=seed), auth, tls)
+        self.state = EmulatorState(backend, Faults(seed=seed), auth, tls, BlobStore(blob_dir))
         self._register_example = register_example
         self._register = tuple(register)
         self._grpc_server: grpc.aio.Server | None = None
@@ -177,6 +179,7 @@ class FlyteAdminEmulator(ControlApi):
         if self._store is not None:
             self._store.close()
             self._store = None
+        self.state.blobs.close()  # removes the blob directory unless it was given (blob_dir)
 
     async def wait_for_termination(self) -> None:
         if self._grpc_server is not None:

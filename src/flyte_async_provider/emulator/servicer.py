@@ -25,11 +25,12 @@ from flyteidl.admin import (
     workflow_pb2,
 )
 from flyteidl.service import admin_pb2 as admin_service_pb2
-from flyteidl.service import auth_pb2
+from flyteidl.service import auth_pb2, dataproxy_pb2
 from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 
 from .backend import Backend
+from .dataproxy import DATA_PROXY_SERVICE, DataProxyImpl
 from .entities import DOMAINS, check_list_request, entity_column, list_entities
 from .errors import EmulatorError, InvalidArgument, Unimplemented
 from .faults import Faults
@@ -319,9 +320,16 @@ class AuthImpl:
         )
 
 
+_SERVICE_FILES = {
+    ADMIN_SERVICE: admin_service_pb2.DESCRIPTOR,
+    AUTH_SERVICE: auth_pb2.DESCRIPTOR,
+    DATA_PROXY_SERVICE: dataproxy_pb2.DESCRIPTOR,
+}
+
+
 def _method_classes(service: str) -> dict[str, tuple[type[pb_message.Message], str]]:
     """Every method of a service: request class and full method path."""
-    file_desc = admin_service_pb2.DESCRIPTOR if service == ADMIN_SERVICE else auth_pb2.DESCRIPTOR
+    file_desc = _SERVICE_FILES[service]
     desc = file_desc.services_by_name[service.rsplit(".", 1)[1]]
     return {
         m.name: (message_factory.GetMessageClass(m.input_type), f"/{service}/{m.name}") for m in desc.methods
@@ -372,12 +380,17 @@ class _Dispatcher:
 
 
 def build_handlers(state: EmulatorState) -> list[grpc.GenericRpcHandler]:
-    """Generic handlers for both services, ready for ``server.add_generic_rpc_handlers``."""
+    """Generic handlers for every service, ready for ``server.add_generic_rpc_handlers``."""
     dispatcher = _Dispatcher(state.faults, state.authority)
     handlers: list[grpc.GenericRpcHandler] = []
     for service, impls, needs_auth in (
         (ADMIN_SERVICE, AdminImpl(state.backend).methods(), True),
         (AUTH_SERVICE, AuthImpl(state.authority, lambda: state.http_url).methods(), False),
+        (
+            DATA_PROXY_SERVICE,
+            DataProxyImpl(state.backend, state.blobs, lambda: state.http_url).methods(),
+            True,
+        ),
     ):
         method_handlers = {}
         for name, (request_cls, _path) in _method_classes(service).items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import Backend
+from .blobstore import BlobStore
 from .faults import Faults
 from .oauth import TOKEN_PATH, TokenAuthority
 from .settings import AuthSettings, TlsSettings
@@ -19,7 +20,7 @@ HOST = "127.0.0.1"
 
 
 class EmulatorState:
-    """Backend + faults/counters + auth + addresses of one emulator."""
+    """Backend + faults/counters + auth + blob store + addresses of one emulator."""
 
     def __init__(
         self,
@@ -27,9 +28,11 @@ class EmulatorState:
         faults: Faults,
         auth: AuthSettings | None = None,
         tls: TlsSettings | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.backend = backend
         self.faults = faults
+        self.blobs = blobs if blobs is not None else BlobStore()
         self.auth, self.tls = auth, tls
         self.authority = TokenAuthority(auth) if auth else None
         self.grpc_port = 0
