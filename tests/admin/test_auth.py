@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-from admin_support import DOMAIN, PROJECT, config_for, create
 
 from flyte_async_provider.admin import get_admin_client
 from flyte_async_provider.admin.auth import ClientCredentialsTokenSource, get_token_source
@@ -16,6 +15,7 @@ from flyte_async_provider.config import AuthMode
 from flyte_async_provider.emulator import Advance, AuthSettings, FlyteAdminEmulator, Outcome
 from flyte_async_provider.exceptions import FlyteAuthError
 from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, PROJECT, config_for, create_without_rpcs
 
 CLIENT_ID, SECRET = "airflow", "s3cr3t-Value"
 
@@ -30,7 +30,7 @@ def auth_emu(flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator]) ->
 
 
 async def test_thousand_callers_share_one_token_request(auth_emu: FlyteAdminEmulator) -> None:
-    create(auth_emu, ["alpha"])
+    create_without_rpcs(auth_emu, ["alpha"])
     config = config_for(auth_emu, client_id=CLIENT_ID, client_secret=SECRET)
     client = get_admin_client(config)
     results = await asyncio.gather(*(client.get_execution(PROJECT, DOMAIN, "alpha") for _ in range(1000)))
@@ -45,7 +45,7 @@ async def test_thousand_callers_share_one_token_request(auth_emu: FlyteAdminEmul
 
 
 async def test_expired_token_is_refreshed_once_and_the_call_resent(auth_emu: FlyteAdminEmulator) -> None:
-    create(auth_emu, ["alpha"])
+    create_without_rpcs(auth_emu, ["alpha"])
     config = config_for(auth_emu, client_id=CLIENT_ID, client_secret=SECRET)
     client = get_admin_client(config)
     await client.get_execution(PROJECT, DOMAIN, "alpha")
@@ -58,7 +58,7 @@ async def test_expired_token_is_refreshed_once_and_the_call_resent(auth_emu: Fly
 
 
 async def test_persistent_unauthenticated_fails_after_one_refresh(auth_emu: FlyteAdminEmulator) -> None:
-    create(auth_emu, ["alpha"])
+    create_without_rpcs(auth_emu, ["alpha"])
     config = config_for(auth_emu, client_id=CLIENT_ID, client_secret=SECRET)
     auth_emu.inject_fault("GetExecution", error_rate=1.0, code="UNAUTHENTICATED")
     with pytest.raises(FlyteAuthError) as info:
@@ -76,7 +76,7 @@ async def test_token_expiring_mid_watch_is_refreshed_before_expiry(
         default_outcome=Outcome.succeed(),
         default_advance=Advance.after_seconds(0.4),
     )
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     config = config_for(emu, client_id=CLIENT_ID, client_secret=SECRET)
     from flyte_async_provider.admin import get_status_poller
 
@@ -88,7 +88,7 @@ async def test_token_expiring_mid_watch_is_refreshed_before_expiry(
 
 
 async def test_wrong_secret_is_a_quick_auth_error_naming_the_connection(auth_emu: FlyteAdminEmulator) -> None:
-    create(auth_emu, ["alpha"])
+    create_without_rpcs(auth_emu, ["alpha"])
     wrong = "not-the-Secret-42"
     config = config_for(auth_emu, client_id=CLIENT_ID, client_secret=wrong)
     client = get_admin_client(config)
@@ -113,7 +113,7 @@ async def test_wrong_secret_is_a_quick_auth_error_naming_the_connection(auth_emu
 async def test_wrong_secret_fails_every_watcher_of_the_poller(auth_emu: FlyteAdminEmulator) -> None:
     from flyte_async_provider.admin import get_status_poller
 
-    names = create(auth_emu, ["alpha", "beta", "gamma"])
+    names = create_without_rpcs(auth_emu, ["alpha", "beta", "gamma"])
     poller = get_status_poller(
         config_for(auth_emu, client_id=CLIENT_ID, client_secret="wrong"), PROJECT, DOMAIN
     )
@@ -132,7 +132,7 @@ async def test_wrong_secret_fails_every_watcher_of_the_poller(auth_emu: FlyteAdm
 
 
 async def test_configured_token_endpoint_and_key_skip_discovery(auth_emu: FlyteAdminEmulator) -> None:
-    create(auth_emu, ["alpha"])
+    create_without_rpcs(auth_emu, ["alpha"])
     config = config_for(
         auth_emu,
         client_id=CLIENT_ID,
@@ -155,7 +155,7 @@ print(json.load(urllib.request.urlopen(req))["access_token"])
 
 
 async def test_external_command_token(auth_emu: FlyteAdminEmulator) -> None:
-    create(auth_emu, ["alpha"])
+    create_without_rpcs(auth_emu, ["alpha"])
     command = (sys.executable, "-c", _FETCH_TOKEN, auth_emu.token_url, CLIENT_ID, SECRET)
     config = config_for(auth_emu, auth_mode=AuthMode.EXTERNAL_COMMAND, command=command)
     client = get_admin_client(config)

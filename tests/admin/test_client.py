@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-from admin_support import DOMAIN, PROJECT, config_for, create
 
 from flyte_async_provider.admin import RetryPolicy, get_admin_client
 from flyte_async_provider.admin import channels as channels_mod
@@ -19,12 +18,13 @@ from flyte_async_provider.exceptions import (
     FlyteTransientError,
 )
 from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, PROJECT, config_for, create_without_rpcs
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05)
 
 
 async def test_get_list_terminate(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["alpha", "beta", "gamma"])
+    create_without_rpcs(emu, ["alpha", "beta", "gamma"])
     emu.advance(PROJECT, DOMAIN, "beta")
     client = get_admin_client(config_for(emu))
 
@@ -62,7 +62,7 @@ async def test_bad_filter_is_invalid_argument(emu: FlyteAdminEmulator) -> None:
 
 @pytest.mark.parametrize("code", ["UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"])
 async def test_retryable_codes_are_retried_then_raised(emu: FlyteAdminEmulator, code: str) -> None:
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     emu.inject_fault("GetExecution", error_rate=1.0, code=code)
     client = get_admin_client(config_for(emu))
     with pytest.raises(FlyteTransientError) as info:
@@ -73,7 +73,7 @@ async def test_retryable_codes_are_retried_then_raised(emu: FlyteAdminEmulator, 
 
 @pytest.mark.parametrize("code", ["INTERNAL", "ABORTED"])
 async def test_other_codes_are_not_retried(emu: FlyteAdminEmulator, code: str) -> None:
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     emu.inject_fault("GetExecution", error_rate=1.0, code=code)
     client = get_admin_client(config_for(emu))
     with pytest.raises(FlyteAdminError) as info:
@@ -84,7 +84,7 @@ async def test_other_codes_are_not_retried(emu: FlyteAdminEmulator, code: str) -
 
 
 async def test_twenty_percent_unavailable_is_absorbed_by_retries(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     emu.inject_fault("*", error_rate=0.2, code="UNAVAILABLE")
     client = get_admin_client(config_for(emu))
     policy = RetryPolicy(attempts=6, initial_backoff=0.01, max_backoff=0.05)
@@ -94,7 +94,7 @@ async def test_twenty_percent_unavailable_is_absorbed_by_retries(emu: FlyteAdmin
 
 
 async def test_one_channel_per_connection_and_loop(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     config = config_for(emu)
     client = get_admin_client(config)
     assert get_admin_client(config_for(emu)) is client  # equal configs share the client
@@ -107,7 +107,7 @@ async def test_one_channel_per_connection_and_loop(emu: FlyteAdminEmulator) -> N
 
 def test_loop_closed_and_new_loop_started(emu: FlyteAdminEmulator) -> None:
     """dag.test() closes its loop and starts another: nothing of the old loop may be reused."""
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     config = config_for(emu)
     seen: list[tuple[object, object]] = []
 
@@ -128,7 +128,7 @@ def test_loop_closed_and_new_loop_started(emu: FlyteAdminEmulator) -> None:
 
 
 async def test_rate_cap_is_honoured(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     rate = 20.0
     client = get_admin_client(config_for(emu, max_admin_calls_per_second=rate))
     calls = 30
@@ -144,7 +144,7 @@ async def test_rate_cap_is_honoured(emu: FlyteAdminEmulator) -> None:
 async def test_terminal_failure_details(emu: FlyteAdminEmulator) -> None:
     message = "Traceback (most recent call last): " + "x" * 300
     emu.script(Outcome.fail(message, code="USER:ValueError", kind="USER"), name_pattern="bad*")
-    create(emu, ["bad-one"])
+    create_without_rpcs(emu, ["bad-one"])
     emu.complete(PROJECT, DOMAIN, "bad-one")
     status = await get_admin_client(config_for(emu)).get_execution(PROJECT, DOMAIN, "bad-one")
     assert status.phase is ExecutionPhase.FAILED

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from admin_support import DOMAIN, PROJECT, config_for, create, eventually
 
 from flyte_async_provider.admin import ExecutionStatus, get_admin_client, get_status_poller
 from flyte_async_provider.admin import channels as channels_mod
@@ -16,6 +15,8 @@ from flyte_async_provider.admin.poller import StatusPoller
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
 from flyte_async_provider.exceptions import FlyteNotFoundError
 from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, PROJECT, config_for, create_without_rpcs
+from support.waits import eventually
 
 
 async def collect(poller: StatusPoller, name: str, **kwargs: float) -> list[ExecutionStatus]:
@@ -23,7 +24,7 @@ async def collect(poller: StatusPoller, name: str, **kwargs: float) -> list[Exec
 
 
 async def test_thousand_watches_share_one_channel_and_batched_lists(emu: FlyteAdminEmulator) -> None:
-    names = create(emu, [f"fan-{i:04d}" for i in range(1000)])
+    names = create_without_rpcs(emu, [f"fan-{i:04d}" for i in range(1000)])
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     seen: dict[str, list[ExecutionPhase]] = {n: [] for n in names}
 
@@ -47,7 +48,7 @@ async def test_thousand_watches_share_one_channel_and_batched_lists(emu: FlyteAd
 async def test_terminal_error_is_read_in_full(emu: FlyteAdminEmulator) -> None:
     message = "ValueError: " + "long explanation " * 20  # lists cut it to 100 bytes
     emu.script(Outcome.fail(message, code="USER:ValueError"), name_pattern="bad-*")
-    create(emu, ["bad-1"])
+    create_without_rpcs(emu, ["bad-1"])
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     watch = asyncio.ensure_future(collect(poller, "bad-1", poll_interval=0.1))
     await eventually(lambda: poller.stats()["list_calls"] >= 1)
@@ -59,7 +60,7 @@ async def test_terminal_error_is_read_in_full(emu: FlyteAdminEmulator) -> None:
 
 
 async def test_names_missing_from_lists_are_read_one_by_one(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["archived-1", "active-1"])
+    create_without_rpcs(emu, ["archived-1", "active-1"])
     client = get_admin_client(config_for(emu))
     from flyteidl.admin import execution_pb2
     from flyteidl.core import identifier_pb2
@@ -84,7 +85,7 @@ async def test_each_watcher_keeps_its_interval(
     emu = flyte_admin_emulator_factory(
         default_outcome=Outcome.succeed(), default_advance=Advance.after_reads(1)
     )
-    create(emu, ["fast", "slow"])
+    create_without_rpcs(emu, ["fast", "slow"])
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     slow_seen: list[ExecutionStatus] = []
 
@@ -103,7 +104,7 @@ async def test_each_watcher_keeps_its_interval(
 
 
 async def test_not_found_after_grace_fails_only_that_watcher(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["exists"])
+    create_without_rpcs(emu, ["exists"])
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     other = asyncio.ensure_future(collect(poller, "exists", poll_interval=0.1))
     loop = asyncio.get_running_loop()
@@ -120,7 +121,7 @@ async def test_execution_created_late_within_grace_is_found(emu: FlyteAdminEmula
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     watch = asyncio.ensure_future(collect(poller, "late-1", poll_interval=0.1, not_found_grace=30))
     await eventually(lambda: poller.stats()["get_calls"] >= 2, what="a few NOT_FOUND reads")
-    create(emu, ["late-1"])
+    create_without_rpcs(emu, ["late-1"])
     emu.complete(PROJECT, DOMAIN, "late-1")
     assert (await asyncio.wait_for(watch, 10))[-1].phase is ExecutionPhase.SUCCEEDED
 
@@ -128,7 +129,7 @@ async def test_execution_created_late_within_grace_is_found(emu: FlyteAdminEmula
 async def test_errors_and_outage_never_end_the_watch(
     emu: FlyteAdminEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    names = create(emu, [f"flaky-{i}" for i in range(50)])
+    names = create_without_rpcs(emu, [f"flaky-{i}" for i in range(50)])
     emu.inject_fault("*", error_rate=0.2, code="UNAVAILABLE")
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     poller.outage_backoff = (0.2, 0.5)
@@ -152,7 +153,7 @@ async def test_errors_and_outage_never_end_the_watch(
 
 
 async def test_unsubscribing_leaks_nothing_and_poller_restarts(emu: FlyteAdminEmulator) -> None:
-    names = create(emu, [f"leak-{i:03d}" for i in range(300)])
+    names = create_without_rpcs(emu, [f"leak-{i:03d}" for i in range(300)])
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     baseline = len(asyncio.all_tasks())
     firsts: list[ExecutionStatus] = []
@@ -191,7 +192,7 @@ async def test_unsubscribing_leaks_nothing_and_poller_restarts(emu: FlyteAdminEm
 
 
 async def test_terminated_elsewhere_reports_abort_details(emu: FlyteAdminEmulator) -> None:
-    create(emu, ["stopme"])
+    create_without_rpcs(emu, ["stopme"])
     poller = get_status_poller(config_for(emu), PROJECT, DOMAIN)
     watch = asyncio.ensure_future(collect(poller, "stopme", poll_interval=0.1))
     await eventually(lambda: poller.stats()["list_calls"] >= 1)

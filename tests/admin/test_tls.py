@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from admin_support import DOMAIN, PROJECT, config_for, create
-from flyte_testing import self_signed_certificate
 
 from flyte_async_provider.admin import NO_RETRY, get_admin_client
 from flyte_async_provider.emulator import Advance, AuthSettings, FlyteAdminEmulator, Outcome, TlsSettings
 from flyte_async_provider.exceptions import FlyteTransientError
 from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, PROJECT, config_for, create_without_rpcs
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    cert_file, key_file = self_signed_certificate(tmp_path_factory.mktemp("tls"))
-    return str(cert_file), str(key_file)
+@pytest.fixture
+def certificate(tls_certificate: tuple[Path, Path]) -> tuple[str, str]:
+    return str(tls_certificate[0]), str(tls_certificate[1])
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def tls_emu(
         default_outcome=Outcome.succeed(),
         default_advance=Advance.manual(),
     )
-    create(emu, ["alpha"])
+    create_without_rpcs(emu, ["alpha"])
     return emu
 
 

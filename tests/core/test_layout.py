@@ -43,7 +43,7 @@ def _imported(node: ast.stmt, module: str, is_package: bool) -> list[str]:
 
 
 def _imports(path: Path, *, top_level_only: bool) -> set[str]:
-    """Our modules ``path`` imports: at import time only (no function bodies, no TYPE_CHECKING), or anywhere."""
+    """Our modules ``path`` imports: at import time (no function body, no TYPE_CHECKING) or anywhere."""
     module, is_package = _module_name(path), path.name == "__init__.py"
     tree = ast.parse(path.read_text())
     if top_level_only:

@@ -6,11 +6,9 @@ Each scenario runs in both waiting modes: in the worker, and deferred (dag.test 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
-from flyte_testing import DOMAIN, GOOD_INPUTS, PROJECT
 
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import (
@@ -20,6 +18,9 @@ from flyte_async_provider.exceptions import (
     FlyteExecutionFailedError,
 )
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY
+from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, GOOD_INPUTS, PROJECT
+from support.waits import wait_for
 
 MODES = ["worker", "deferrable"]
 
@@ -132,13 +133,8 @@ def _abort_when_launched(emulator: Any, principal: str, cause: str) -> threading
     """Another Flyte user stops the execution once it exists (bounded wait)."""
 
     def stop() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            names = emulator.backend.names(PROJECT, DOMAIN)
-            if names:
-                emulator.terminate(PROJECT, DOMAIN, names[0], cause=cause, principal=principal)
-                return
-            time.sleep(0.02)
+        names = wait_for(lambda: emulator.backend.names(PROJECT, DOMAIN), 60, what="an execution launched")
+        emulator.terminate(PROJECT, DOMAIN, names[0], cause=cause, principal=principal)
 
     thread = threading.Thread(target=stop, daemon=True)
     thread.start()
@@ -188,7 +184,10 @@ def test_execution_timeout_terminates_the_execution(
     error = run.errors["diabetes_predictions"]
     assert isinstance(error, FlyteExecutionDeadlineError), error
     (name,) = flyte.backend.names(PROJECT, DOMAIN)
-    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase in (7, 9)  # ABORTED / ABORTING
+    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase in (
+        ExecutionPhase.ABORTING,
+        ExecutionPhase.ABORTED,
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flyte_testing import DOMAIN, PROJECT
 
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteExecutionFailedError
+from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, PROJECT
 
 MODE = ["worker", "deferrable"]
 MODULE = "ml_training.pima_diabetes.diabetes"
@@ -79,7 +80,7 @@ def test_task_name_operator_runs_a_single_task_execution(
     for name, ex in launched.items():
         assert ex.spec.launch_plan.resource_type == TASK
         assert ex.closure.workflow_id.name == f".flytegen.{name}"
-        assert ex.closure.phase == 4  # SUCCEEDED
+        assert ex.closure.phase == ExecutionPhase.SUCCEEDED
     split_name = launched[f"{MODULE}.split_traintest_dataset"].id.name
     assert _xcom(dr, "split") == split_name
     assert _xcom(dr, "sensor") == split_name

@@ -7,7 +7,6 @@ HTTP control API. Starting the stack costs ~25 s on 2 cores, so it is shared; te
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 
 from flyte_async_provider.demo.rest import AirflowRestClient
 from flyte_async_provider.demo.runs import DagRuns
-from flyte_async_provider.demo.stack import AirflowStack, FlyteTarget, StackSettings
+from flyte_async_provider.demo.stack import AirflowStack, StackSettings
 
 E2E_DIR = Path(__file__).resolve().parent
 DAGS_DIR = E2E_DIR / "dags"
@@ -31,21 +30,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-EMULATOR_AVAILABLE = importlib.util.find_spec("flyte_async_provider.emulator.__main__") is not None
-OPERATOR_AVAILABLE = importlib.util.find_spec("flyte_async_provider.operators.flyte") is not None
 HARNESS_DAG_FILES = [DAGS_DIR / "e2e_harness.py"]
-# The scenario DAGs use FlyteOperator; without it they would only add import errors.
-SCENARIO_DAG_FILES = (
-    sorted(p for p in DAGS_DIR.glob("e2e_*.py") if p not in HARNESS_DAG_FILES) if OPERATOR_AVAILABLE else []
-)
+SCENARIO_DAG_FILES = sorted(p for p in DAGS_DIR.glob("e2e_*.py") if p not in HARNESS_DAG_FILES)
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[AirflowStack]:
     """The shared stack: example DAGs + tests/e2e/dags, ``flyte_default`` -> the emulator."""
     settings = StackSettings(
-        # Until the emulator package exists, the harness tests still run against a dead endpoint.
-        flyte=None if EMULATOR_AVAILABLE else FlyteTarget("127.0.0.1", 9),
+        flyte=None,  # the stack starts its own emulator
         extra_dag_files=HARNESS_DAG_FILES + SCENARIO_DAG_FILES,
         wait_for_dags=[p.stem for p in HARNESS_DAG_FILES + SCENARIO_DAG_FILES],
         keep_home=bool(os.environ.get("E2E_KEEP_AIRFLOW_HOME")),
@@ -72,8 +65,6 @@ def rest(stack: AirflowStack) -> AirflowRestClient:
 @pytest.fixture(scope="session")
 def emulator(stack: AirflowStack) -> Any:
     """The emulator's HTTP control client (script outcomes, terminate, outages, counters)."""
-    if stack.emulator is None:
-        pytest.skip("the Flyte Admin emulator is not available")
     return stack.emulator_control()
 
 

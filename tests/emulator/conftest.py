@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, PROJECT
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import FlyteAdminEmulator
+from support.flyte import DOMAIN, PROJECT
 
 if TYPE_CHECKING:
     from flytekit.remote import FlyteRemote

@@ -12,11 +12,13 @@ from typing import Any
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create_request, ident, wait_for
 from flyteidl.admin import execution_pb2, version_pb2
 from flyteidl.service import admin_pb2_grpc, auth_pb2, auth_pb2_grpc
 
 from flyte_async_provider.emulator import AuthSettings, FlyteAdminEmulator
+from support.admin_rpc import create_request, ident
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
+from support.waits import wait_for
 
 SETTINGS = AuthSettings(
     client_id="my-client", client_secret="s3cret:/x", token_ttl_seconds=600, scopes=("all", "read")
@@ -220,7 +222,7 @@ def test_unmodified_flytekit_client_credentials_flow(emu: FlyteAdminEmulator) ->
         )
     )
     remote = FlyteRemote(config, default_project=PROJECT, default_domain=DOMAIN)
-    lp = remote.fetch_launch_plan(name=LP_NAME)
+    lp = remote.fetch_launch_plan(name=LAUNCH_PLAN)
     execution = remote.execute(lp, inputs={"seed": 1}, execution_name="via-flytekit-auth")
     assert emu.execution(PROJECT, DOMAIN, execution.id.name).spec.metadata.principal == "my-client"
     emu.expire_tokens()

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create, get, wait_for
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import EmulatorControlClient, Outcome
 from flyte_async_provider.emulator.errors import NotFound
+from support.admin_rpc import create, get
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
+from support.waits import wait_for
 
 Phase = core_execution_pb2.WorkflowExecution
 
@@ -71,7 +73,7 @@ def test_cli_without_example_stops_on_sigint() -> None:
         control = EmulatorControlClient(addresses["http"])
         assert control.health()["grpc"] == addresses["grpc"]
         with pytest.raises(NotFound, match="not found"):
-            control.create_executions(PROJECT, DOMAIN, LP_NAME, ["x"])
+            control.create_executions(PROJECT, DOMAIN, LAUNCH_PLAN, ["x"])
         control.script(Outcome.succeed())
     finally:
         code = stop(proc, signal.SIGINT)

@@ -6,10 +6,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from emulator_helpers import DOMAIN, PROJECT, create
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import FlyteAdminEmulator
+from support.admin_rpc import create
+from support.flyte import DOMAIN, PROJECT
 
 
 def _page(emulator: FlyteAdminEmulator, name: str) -> str:

@@ -8,7 +8,6 @@ import urllib.request
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create, get, list_request
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
@@ -20,6 +19,8 @@ from flyte_async_provider.emulator import (
     Outcome,
 )
 from flyte_async_provider.emulator.errors import FailedPrecondition, InvalidArgument, NotFound
+from support.admin_rpc import create, get, list_request
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
 
 Phase = core_execution_pb2.WorkflowExecution
 
@@ -67,7 +68,7 @@ def test_complete_many_returns_the_flip_time_and_pollers_see_it(
 ) -> None:
     control.set_default(Outcome.hang(), Advance.manual())
     names = [f"many-{i}" for i in range(20)]
-    assert control.create_executions(PROJECT, DOMAIN, LP_NAME, names, inputs={"seed": 3}) == 20
+    assert control.create_executions(PROJECT, DOMAIN, LAUNCH_PLAN, names, inputs={"seed": 3}) == 20
     result = control.complete_many(PROJECT, DOMAIN, [*names[:10], "ghost"], Outcome.succeed())
     assert result["completed"] == 10
     listed = admin.ListExecutions(list_request("value_in(execution_name," + ";".join(names) + ")")).executions

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT
 
 import flyte_async_provider.emulator as package
 from flyte_async_provider.emulator import (
@@ -22,6 +21,7 @@ from flyte_async_provider.emulator import (
     Outcome,
 )
 from flyte_async_provider.emulator.operations import OPS, REQUIRED, ControlApi, Operation
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
 
 EMULATOR_DIR = Path(package.__file__).parent
 DOCS = Path(__file__).parents[2] / "docs" / "emulator.md"
@@ -165,7 +165,7 @@ def _drive(api: ControlApi) -> dict[str, Any]:
         "set_default": lambda: api.set_default(Outcome.hang(), Advance.manual()),
         "rules": lambda: api.rules(),
         "create_executions": lambda: api.create_executions(
-            PROJECT, DOMAIN, LP_NAME, names, inputs={"seed": 1}
+            PROJECT, DOMAIN, LAUNCH_PLAN, names, inputs={"seed": 1}
         ),
         "advance": lambda: api.advance(PROJECT, DOMAIN, "rt-a"),
         "complete": lambda: api.complete(PROJECT, DOMAIN, "rt-b", Outcome.time_out()),

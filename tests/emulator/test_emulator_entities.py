@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import emulator_helpers
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create_request, lp_id
 from flyteidl.admin import common_pb2, launch_plan_pb2, node_execution_pb2, project_pb2, task_pb2, version_pb2
 from flyteidl.core import identifier_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator.registration import compile_workflow, register_over_grpc
+from support import workflows
+from support.admin_rpc import create_request, lp_id
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
 
-WF_NAME = "emulator_helpers.needs_input"
+WF_NAME = "support.workflows.needs_input"
 
 
 def named(name: str) -> common_pb2.NamedEntityIdentifier:
@@ -20,7 +21,7 @@ def named(name: str) -> common_pb2.NamedEntityIdentifier:
 
 
 def register_needs_input(channel: grpc.Channel, version: str) -> None:
-    register_over_grpc(channel, compile_workflow(emulator_helpers.needs_input, PROJECT, DOMAIN, version))
+    register_over_grpc(channel, compile_workflow(workflows.needs_input, PROJECT, DOMAIN, version))
 
 
 def test_register_through_create_rpcs_then_execute_with_required_input(
@@ -35,7 +36,7 @@ def test_register_through_create_rpcs_then_execute_with_required_input(
     wf = admin.GetWorkflow(common_pb2.ObjectGetRequest(id=lp.spec.workflow_id))
     compiled = wf.closure.compiled_workflow
     assert compiled.primary.template.id.name == WF_NAME
-    assert [t.template.id.name for t in compiled.tasks] == ["emulator_helpers.count_rows"]
+    assert [t.template.id.name for t in compiled.tasks] == ["support.workflows.count_rows"]
     assert compiled.primary.connections.upstream  # edges computed from the node bindings
 
     task = admin.GetTask(common_pb2.ObjectGetRequest(id=compiled.tasks[0].template.id))
@@ -52,7 +53,7 @@ def test_register_through_create_rpcs_then_execute_with_required_input(
 def test_identical_registration_is_already_exists_and_different_is_invalid(
     channel: grpc.Channel, admin: admin_pb2_grpc.AdminServiceStub
 ) -> None:
-    requests = compile_workflow(emulator_helpers.needs_input, PROJECT, DOMAIN, "v1")
+    requests = compile_workflow(workflows.needs_input, PROJECT, DOMAIN, "v1")
     task_request = requests[0]
     assert isinstance(task_request, task_pb2.TaskCreateRequest)
     admin.CreateTask(task_request)
@@ -66,7 +67,7 @@ def test_identical_registration_is_already_exists_and_different_is_invalid(
 
 
 def test_workflow_with_unregistered_task_is_invalid(admin: admin_pb2_grpc.AdminServiceStub) -> None:
-    requests = compile_workflow(emulator_helpers.needs_input, PROJECT, DOMAIN, "v1")
+    requests = compile_workflow(workflows.needs_input, PROJECT, DOMAIN, "v1")
     wf_request = requests[1]
     with pytest.raises(grpc.RpcError) as err:
         admin.CreateWorkflow(wf_request)  # type: ignore[arg-type]
@@ -101,7 +102,7 @@ def test_latest_version_lookup_as_flytekit_sends_it(
     for method in (admin.ListWorkflows, admin.ListTasks):
         page = method(
             common_pb2.ResourceListRequest(
-                id=named(WF_NAME if method == admin.ListWorkflows else "emulator_helpers.count_rows"),
+                id=named(WF_NAME if method == admin.ListWorkflows else "support.workflows.count_rows"),
                 limit=10,
                 sort_by=common_pb2.Sort(key="version", direction=common_pb2.Sort.ASCENDING),
             )
@@ -117,15 +118,15 @@ def test_latest_version_lookup_as_flytekit_sends_it(
     actives = admin.ListActiveLaunchPlans(
         launch_plan_pb2.ActiveLaunchPlanListRequest(project=PROJECT, domain=DOMAIN, limit=10)
     )
-    assert sorted(lp.id.name for lp in actives.launch_plans) == sorted([LP_NAME, WF_NAME])
+    assert sorted(lp.id.name for lp in actives.launch_plans) == sorted([LAUNCH_PLAN, WF_NAME])
     ids = admin.ListLaunchPlanIds(
         common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10)
     )
-    assert sorted(e.name for e in ids.entities) == sorted([LP_NAME, WF_NAME])
+    assert sorted(e.name for e in ids.entities) == sorted([LAUNCH_PLAN, WF_NAME])
     task_ids = admin.ListTaskIds(
         common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10)
     )
-    assert "emulator_helpers.count_rows" in {e.name for e in task_ids.entities}
+    assert "support.workflows.count_rows" in {e.name for e in task_ids.entities}
     wf_ids = admin.ListWorkflowIds(
         common_pb2.NamedEntityIdentifierListRequest(project=PROJECT, domain=DOMAIN, limit=10)
     )
@@ -137,11 +138,11 @@ def test_update_launch_plan_state_and_active_lookup(admin: admin_pb2_grpc.AdminS
         launch_plan_pb2.LaunchPlanUpdateRequest(id=lp_id(), state=launch_plan_pb2.INACTIVE)
     )
     with pytest.raises(grpc.RpcError) as err:
-        admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LP_NAME)))
+        admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LAUNCH_PLAN)))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     admin.UpdateLaunchPlan(launch_plan_pb2.LaunchPlanUpdateRequest(id=lp_id(), state=launch_plan_pb2.ACTIVE))
     assert (
-        admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LP_NAME))).id.version
+        admin.GetActiveLaunchPlan(launch_plan_pb2.ActiveLaunchPlanRequest(id=named(LAUNCH_PLAN))).id.version
         == "v1"
     )
 
@@ -195,7 +196,7 @@ def test_unimplemented_rpcs_answer_unimplemented(admin: admin_pb2_grpc.AdminServ
 
 
 def test_node_executions_list_is_empty_for_a_known_execution(admin: admin_pb2_grpc.AdminServiceStub) -> None:
-    from emulator_helpers import create, ident
+    from support.admin_rpc import create, ident
 
     create(admin, "has-no-nodes")
     listed = admin.ListNodeExecutions(

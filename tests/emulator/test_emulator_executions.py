@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create, create_request, get, ident, lp_id
 from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.core import identifier_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
+from support.admin_rpc import create, create_request, get, ident, lp_id
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
 
 Phase = core_execution_pb2.WorkflowExecution
 
@@ -33,9 +34,9 @@ def test_create_then_get_returns_the_execution_with_flyteadmin_fields(
     assert ex.closure.created_at.seconds > 0
     assert ex.closure.updated_at == ex.closure.created_at
     assert not ex.closure.HasField("started_at")
-    assert ex.closure.workflow_id.name == LP_NAME
+    assert ex.closure.workflow_id.name == LAUNCH_PLAN
     assert ex.closure.workflow_id.resource_type == identifier_pb2.WORKFLOW
-    assert ex.spec.launch_plan.name == LP_NAME
+    assert ex.spec.launch_plan.name == LAUNCH_PLAN
     assert ex.spec.metadata.system_metadata.namespace == f"{PROJECT}-{DOMAIN}"
     assert ex.closure.state_change_details.state == execution_pb2.EXECUTION_ACTIVE
 
@@ -244,7 +245,7 @@ def test_single_task_execution_of_unknown_task_is_not_found(admin: admin_pb2_grp
 def test_archived_executions_disappear_from_lists_like_flyteadmin(
     admin: admin_pb2_grpc.AdminServiceStub,
 ) -> None:
-    from emulator_helpers import list_request
+    from support.admin_rpc import list_request
 
     create(admin, "keep")
     create(admin, "archive-me")

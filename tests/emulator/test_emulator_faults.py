@@ -7,12 +7,13 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from emulator_helpers import create, get, list_request, wait_for
 from flyteidl.admin import version_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import FlyteAdminEmulator
 from flyte_async_provider.emulator.errors import InvalidArgument
+from support.admin_rpc import create, get, list_request
+from support.waits import wait_for
 
 
 def outcomes(admin: admin_pb2_grpc.AdminServiceStub, calls: int) -> list[str]:

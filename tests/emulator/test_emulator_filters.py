@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, PROJECT, create, get, list_request
 from flyteidl.admin import common_pb2, execution_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
@@ -14,6 +13,8 @@ from flyteidl.service import admin_pb2_grpc
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
 from flyte_async_provider.emulator.errors import InvalidArgument
 from flyte_async_provider.emulator.filters import parse_duration, parse_filters, parse_time
+from support.admin_rpc import create, get, list_request
+from support.flyte import DOMAIN, PROJECT
 
 Phase = core_execution_pb2.WorkflowExecution
 
@@ -198,7 +199,7 @@ def test_lists_trim_error_messages_and_drop_inputs(
 
 
 def get_lp() -> object:
-    from emulator_helpers import lp_id
+    from support.admin_rpc import lp_id
 
     return lp_id()
 

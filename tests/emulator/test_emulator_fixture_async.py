@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import grpc
-from emulator_helpers import DOMAIN, PROJECT, create_request, ident, list_request
 from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
+from support.admin_rpc import create_request, ident, list_request
+from support.flyte import DOMAIN, PROJECT
 
 Phase = core_execution_pb2.WorkflowExecution
 

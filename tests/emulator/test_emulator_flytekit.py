@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT
 from flytekit.models.core.execution import WorkflowExecutionPhase
 from flytekit.remote import FlyteRemote
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
 
 
 def test_flyteremote_round_trip(remote: FlyteRemote, flyte_admin_emulator: FlyteAdminEmulator) -> None:
@@ -16,7 +16,7 @@ def test_flyteremote_round_trip(remote: FlyteRemote, flyte_admin_emulator: Flyte
     )
     flyte_admin_emulator.script(Outcome.hang(), Advance.after_reads(1), name_pattern="stuck-*")
 
-    lp = remote.fetch_launch_plan(name=LP_NAME)
+    lp = remote.fetch_launch_plan(name=LAUNCH_PLAN)
     assert lp.id.version == "v1"
     assert set(lp.interface.inputs) == {"test_split_ratio", "seed"}
 
@@ -51,7 +51,7 @@ def test_flyteremote_sees_a_failure(remote: FlyteRemote, flyte_admin_emulator: F
     flyte_admin_emulator.set_default(
         Outcome.fail("bad split", code="USER:ValueError"), Advance.after_seconds(0)
     )
-    lp = remote.fetch_launch_plan(name=LP_NAME)
+    lp = remote.fetch_launch_plan(name=LAUNCH_PLAN)
     execution = remote.wait(remote.execute(lp, inputs={"seed": 1}), timeout=30, poll_interval=0.01)
     assert execution.closure.phase == WorkflowExecutionPhase.FAILED
     assert execution.error is not None

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import emulator_helpers
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, PROJECT, create, get, list_request
 from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
 from flyte_async_provider.emulator.registration import compile_workflow, register_over_grpc
+from support import admin_rpc, waits, workflows
+from support.admin_rpc import create, get, list_request
+from support.flyte import DOMAIN, PROJECT
 
 Phase = core_execution_pb2.WorkflowExecution
 
@@ -26,7 +27,7 @@ def test_restart_keeps_executions_entities_and_phases(
     first = flyte_admin_emulator_factory(db_path=db, default_advance=Advance.manual())
     first.script(Outcome.fail("persisted failure"), Advance.manual(), name_pattern="will-fail")
     with grpc.insecure_channel(first.grpc_endpoint) as channel:
-        register_over_grpc(channel, compile_workflow(emulator_helpers.needs_input, PROJECT, DOMAIN, "v7"))
+        register_over_grpc(channel, compile_workflow(workflows.needs_input, PROJECT, DOMAIN, "v7"))
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         create(admin, "will-succeed", seed=9)
         create(admin, "will-fail")
@@ -47,7 +48,7 @@ def test_restart_keeps_executions_entities_and_phases(
         assert get(admin, "will-fail").closure.error.message == "persisted failure"
         assert get(admin, "will-abort").closure.abort_metadata.principal == "bob"
         data = admin.GetExecutionData(
-            execution_pb2.WorkflowExecutionGetDataRequest(id=emulator_helpers.ident("will-succeed"))
+            execution_pb2.WorkflowExecutionGetDataRequest(id=admin_rpc.ident("will-succeed"))
         )
         assert data.full_inputs.literals["seed"].scalar.primitive.integer == 9
         assert set(data.full_outputs.literals) == {"accuracy", "n_estimators"}
@@ -59,8 +60,8 @@ def test_restart_keeps_executions_entities_and_phases(
         # the restored execution keeps its own phase machine; the registered workflow is still there
         assert second.advance(PROJECT, DOMAIN, "still-running") == "RUNNING"
         admin.CreateExecution(
-            emulator_helpers.create_request(
-                "after-restart", lp=emulator_helpers.lp_id("emulator_helpers.needs_input", "v7"), n=1
+            admin_rpc.create_request(
+                "after-restart", lp=admin_rpc.lp_id("support.workflows.needs_input", "v7"), n=1
             )
         )
     assert get_phase(second, "after-restart") == Phase.UNDEFINED
@@ -79,4 +80,4 @@ def test_time_based_phases_continue_after_restart(
         create(admin_pb2_grpc.AdminServiceStub(channel), "timed")
     first.stop_in_thread()
     second = flyte_admin_emulator_factory(db_path=db)
-    emulator_helpers.wait_for(lambda: get_phase(second, "timed") == Phase.SUCCEEDED, timeout=10)
+    waits.wait_for(lambda: get_phase(second, "timed") == Phase.SUCCEEDED, timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from emulator_helpers import DOMAIN, LP_NAME, PROJECT, create, create_request, get, list_request, wait_for
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
@@ -11,6 +10,9 @@ from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
 from flyte_async_provider.emulator.backend import Backend
 from flyte_async_provider.emulator.errors import FailedPrecondition
 from flyte_async_provider.emulator.registration import register_example
+from support.admin_rpc import create, create_request, get, list_request
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
+from support.waits import wait_for
 
 Phase = core_execution_pb2.WorkflowExecution
 
@@ -41,8 +43,9 @@ def phase(backend: Backend, name: str) -> str:
 
 def read(backend: Backend, name: str) -> str:
     """One status read as GetExecution does it."""
-    from emulator_helpers import ident
     from flyteidl.admin import execution_pb2
+
+    from support.admin_rpc import ident
 
     ex = execution_pb2.Execution.FromString(backend.get_execution_bytes(ident(name)))
     return Phase.Phase.Name(ex.closure.phase)
@@ -180,7 +183,7 @@ def test_script_rules_first_match_wins_then_default(backend: Backend) -> None:
     backend.script(Outcome.fail("by glob"), Advance.manual(), name_pattern="fail-*")
     backend.script(Outcome.time_out(), Advance.manual(), name_pattern=r"slow-\d+")
     backend.script(Outcome.hang(), Advance.manual(), launch_plan="some.other.plan")
-    backend.script(Outcome.fail("by launch plan"), Advance.manual(), launch_plan=LP_NAME)
+    backend.script(Outcome.fail("by launch plan"), Advance.manual(), launch_plan=LAUNCH_PLAN)
     backend.set_default(Outcome.succeed(), Advance.manual())
     for name in ("fail-a", "slow-12", "other"):
         backend.create_execution(create_request(name))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from emulator_helpers import DOMAIN, PROJECT, create_request, get, ident, list_request
 from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.core import identifier_pb2
@@ -22,6 +21,8 @@ from flytekit.remote import FlyteRemote
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
 from flyte_async_provider.emulator.single_task import node_id_for, skeleton_workflow
+from support.admin_rpc import create_request, get, ident, list_request
+from support.flyte import DOMAIN, PROJECT
 
 Phase = core_execution_pb2.WorkflowExecution
 MODULE = "ml_training.pima_diabetes.diabetes"

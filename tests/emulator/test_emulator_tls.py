@@ -8,19 +8,18 @@ from pathlib import Path
 
 import grpc
 import pytest
-from emulator_helpers import create_request
-from flyte_testing import self_signed_certificate
 from flyteidl.admin import version_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import EmulatorControlClient, FlyteAdminEmulator, TlsSettings
+from support.admin_rpc import create_request
 
 
 @pytest.fixture
 def tls_emulator(
-    tmp_path: Path, flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator]
+    tls_certificate: tuple[Path, Path], flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator]
 ) -> tuple[FlyteAdminEmulator, Path]:
-    cert_file, key_file = self_signed_certificate(tmp_path)
+    cert_file, key_file = tls_certificate
     return flyte_admin_emulator_factory(tls=TlsSettings(str(cert_file), str(key_file))), cert_file
 
 

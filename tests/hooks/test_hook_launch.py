@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
 
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import (
@@ -17,6 +16,7 @@ from flyte_async_provider.exceptions import (
 from flyte_async_provider.hooks.flyte import FlyteHook
 from flyte_async_provider.phases import ExecutionPhase
 from flyte_async_provider.spec.options import ExecutionOptions
+from support.flyte import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
 
 
 def _launch(hook: FlyteHook, name: str, **kwargs: Any) -> str:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flyte_testing import connection_json
 
 from flyte_async_provider.emulator import AuthSettings
 from flyte_async_provider.hooks.flyte import FlyteHook
+from support.flyte import connection_json
 
 SECRET = "s3cr3t-value"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeStateStore, FakeTI, make_context
 
 from flyte_async_provider._compat import HAS_TASK_STATE_STORE
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import FlyteExecutionFailedError
 from flyte_async_provider.operators.flyte import FlyteOperator
+from support.airflow import FakeStateStore, FakeTI, make_context
+from support.flyte import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
 
 
 class WorkerDied(Exception):

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeTI, make_context
 
 from flyte_async_provider._compat import TaskDeferred
 from flyte_async_provider.emulator import Advance, Outcome
@@ -22,7 +21,11 @@ from flyte_async_provider.exceptions import (
 )
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY, FlyteExecutionLink
 from flyte_async_provider.operators.flyte import FlyteOperator
+from flyte_async_provider.phases import ExecutionPhase
 from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
+from support.airflow import FakeTI, make_context
+from support.flyte import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
+from support.waits import wait_for
 
 
 def _op(**kwargs: Any) -> FlyteOperator:
@@ -35,13 +38,8 @@ def _op(**kwargs: Any) -> FlyteOperator:
 
 def _wait_for_execution(emulator: Any, timeout: float = 30.0) -> str:
     """Bounded wait until the operator (in another thread) has created its execution."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        names = emulator.backend.names(PROJECT, DOMAIN)
-        if names:
-            return str(names[0])
-        time.sleep(0.02)
-    raise AssertionError("no execution was created")
+    names = wait_for(lambda: emulator.backend.names(PROJECT, DOMAIN), timeout, what="an execution created")
+    return str(names[0])
 
 
 def test_waits_in_the_worker_and_returns_the_name_with_link_and_xcom(flyte: Any) -> None:
@@ -53,7 +51,7 @@ def test_waits_in_the_worker_and_returns_the_name_with_link_and_xcom(flyte: Any)
     url = ti.xcoms[XCOM_CONSOLE_URL_KEY]
     assert url.endswith(f"/console/projects/{PROJECT}/domains/{DOMAIN}/executions/{name}")
     assert FlyteExecutionLink().get_link(op, ti_key=ti) == url  # type: ignore[arg-type]
-    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase == 4
+    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase == ExecutionPhase.SUCCEEDED
     assert flyte.counters()["CreateExecution"] == 1
 
 
@@ -67,7 +65,7 @@ def test_fetch_outputs_returns_plain_values(flyte: Any) -> None:
 def test_fire_and_forget_like_0_0_5(flyte: Any) -> None:
     flyte.set_default(Outcome.hang(), Advance.manual())
     name = _op(wait_for_completion=False).execute(make_context())
-    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase == 0  # still UNDEFINED: nobody waited
+    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase == ExecutionPhase.UNDEFINED  # nobody waited
 
 
 def test_flyte_failure_raises_typed_error_with_flyte_text_and_url(flyte: Any) -> None:
@@ -133,7 +131,7 @@ def test_execution_timeout_in_the_worker_terminates_and_raises_deadline(flyte: A
     with pytest.raises(FlyteExecutionDeadlineError, match="execution_timeout") as err:
         op.execute(make_context())
     execution = flyte.execution(PROJECT, DOMAIN, err.value.execution)
-    assert execution.closure.phase in (7, 9)  # ABORTED / ABORTING
+    assert execution.closure.phase in (ExecutionPhase.ABORTING, ExecutionPhase.ABORTED)
     assert "execution_timeout" in execution.closure.abort_metadata.cause
 
 
@@ -152,9 +150,7 @@ def test_on_kill_terminates_the_execution_only_when_asked(flyte: Any, terminate_
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     name = _wait_for_execution(flyte)
-    deadline = time.monotonic() + 30
-    while op.console_url is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: op.console_url is not None, 30, what="the console URL pushed")
     try:
         op.on_kill()
     finally:

@@ -6,7 +6,6 @@ import datetime
 from typing import Any
 
 import pytest
-from flyte_testing import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT, FakeTI, make_context
 
 from flyte_async_provider._compat import (
     AirflowRescheduleException,
@@ -18,7 +17,10 @@ from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.exceptions import FlyteExecutionFailedError, FlyteExecutionTimedOutError
 from flyte_async_provider.hooks.flyte import FlyteHook
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY
+from flyte_async_provider.phases import ExecutionPhase
 from flyte_async_provider.sensors.flyte import FlyteSensor
+from support.airflow import FakeTI, make_context
+from support.flyte import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
 
 
 def _launch(name: str) -> str:
@@ -72,7 +74,7 @@ def test_sensor_timeout_never_terminates_the_execution(flyte: Any) -> None:
         _sensor(name, timeout=0).execute(make_context())
     with pytest.raises(AirflowSkipException):
         _sensor(name, timeout=0, soft_fail=True).execute(make_context())
-    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase == 0
+    assert flyte.execution(PROJECT, DOMAIN, name).closure.phase == ExecutionPhase.UNDEFINED  # nobody waited
     assert flyte.counters().get("TerminateExecution", 0) == 0
 
 

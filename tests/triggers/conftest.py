@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from trigger_support import set_flyte_connection
 
 from flyte_async_provider.connections import clear_connection_cache
+from support.flyte import set_flyte_connection
 
 
 @pytest.fixture

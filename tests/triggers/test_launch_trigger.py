@@ -17,12 +17,13 @@ try:
     from airflow.sdk import serde
 except ImportError:
     from airflow.serialization import serde  # type: ignore[no-redef]
-from test_trigger import single_event
-from trigger_support import DOMAIN, LAUNCH_PLAN, PROJECT, launch
-
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.operators.naming import default_base_name, name_for_try
 from flyte_async_provider.triggers.launch import FlyteLaunchTrigger
+from support.admin_rpc import launch
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
+from support.triggers import single_event
+from support.waits import eventually
 
 GOOD_INPUTS = {"test_split_ratio": 0.5, "seed": 7}
 
@@ -89,11 +90,9 @@ async def test_a_retry_re_attaches_to_the_earlier_try_s_live_execution(
     launch(flyte_admin_emulator.grpc_endpoint, expected_name(1))  # try 1 submitted, then its worker died
     second = make_trigger(flyte_conn, try_number=2)
     watch = asyncio.ensure_future(single_event(second))
-    for _ in range(200):
-        if second._named:
-            break
-        await asyncio.sleep(0.05)
-    assert second.execution_name == expected_name(1)
+    await eventually(
+        lambda: second.execution_name == expected_name(1), what="the trigger to adopt try 1's name"
+    )
     flyte_admin_emulator.complete(PROJECT, DOMAIN, expected_name(1), Outcome.succeed())
     event = await watch
     assert event["status"] == "success"

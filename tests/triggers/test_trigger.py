@@ -12,49 +12,14 @@ try:  # how trigger kwargs are stored: airflow.sdk.serde on 3.3, airflow.seriali
     from airflow.sdk import serde
 except ImportError:
     from airflow.serialization import serde  # type: ignore[no-redef]
-from airflow.triggers.base import TriggerEvent
-from trigger_support import DOMAIN, PROJECT, launch
 
 from flyte_async_provider.emulator import Advance, Outcome
+from flyte_async_provider.phases import ExecutionPhase
 from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
-
-
-def make_trigger(conn_id: str, name: str, **kwargs: Any) -> FlyteExecutionTrigger:
-    kwargs.setdefault("poll_interval", 0.2)
-    return FlyteExecutionTrigger(
-        conn_id=conn_id,
-        project=PROJECT,
-        domain=DOMAIN,
-        execution_name=name,
-        dag_id="ml",
-        task_id="train",
-        run_id="manual__1",
-        **kwargs,
-    )
-
-
-async def single_event(trigger: FlyteExecutionTrigger, timeout: float = 30.0) -> dict[str, Any]:
-    """Run the trigger to its event and prove it yields nothing after it."""
-    events = trigger.run()
-    try:
-        event = await asyncio.wait_for(events.__anext__(), timeout)
-        with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(events.__anext__(), timeout)
-    finally:
-        await events.aclose()
-    assert isinstance(event, TriggerEvent)
-    return dict(event.payload)
-
-
-async def status_read(emulator: Any, timeout: float = 10.0) -> None:
-    """Wait (bounded) until the emulator has answered a status read: the watch is under way."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        counters = emulator.counters()
-        if counters.get("ListExecutions", 0) + counters.get("GetExecution", 0) > 0:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the trigger never read the execution's status")
+from support.admin_rpc import launch
+from support.flyte import DOMAIN, PROJECT
+from support.triggers import make_trigger, single_event, status_read
+from support.waits import eventually
 
 
 def test_serialize_round_trips_through_airflow_serde_with_primitives_only() -> None:
@@ -135,7 +100,7 @@ async def test_deadline_terminates_execution_and_emits_deadline(
     assert event["status"] == "deadline"
     assert "execution_timeout" in event["message"]
     execution = flyte_admin_emulator.execution(PROJECT, DOMAIN, "late-1")
-    assert execution.closure.phase in (7, 9)  # ABORTED, or ABORTING on its way there
+    assert execution.closure.phase in (ExecutionPhase.ABORTING, ExecutionPhase.ABORTED)
     assert "execution_timeout" in execution.closure.abort_metadata.cause
 
 
@@ -164,7 +129,7 @@ async def test_on_kill_respects_terminate_on_kill_false(flyte_admin_emulator: An
     flyte_admin_emulator.script(Outcome.hang(), advance=Advance.after_reads(1), name_pattern="keep-*")
     launch(flyte_admin_emulator.grpc_endpoint, "keep-1")
     await make_trigger(flyte_conn, "keep-1", terminate_on_kill=False).on_kill()
-    assert flyte_admin_emulator.execution(PROJECT, DOMAIN, "keep-1").closure.phase not in (7, 9)
+    assert flyte_admin_emulator.counters().get("TerminateExecution", 0) == 0
 
 
 async def test_on_kill_leaves_a_still_deferred_task_alone(
@@ -204,7 +169,11 @@ async def test_cancel_during_watch_leaves_execution_running(
         await task
     await trigger.cleanup()
     assert flyte_admin_emulator.counters().get("TerminateExecution", 0) == 0
-    assert flyte_admin_emulator.execution(PROJECT, DOMAIN, "stay-1").closure.phase in (0, 1, 2)  # not aborted
+    assert flyte_admin_emulator.execution(PROJECT, DOMAIN, "stay-1").closure.phase in (
+        ExecutionPhase.UNDEFINED,
+        ExecutionPhase.QUEUED,
+        ExecutionPhase.RUNNING,
+    )
 
 
 async def test_unknown_execution_ends_with_error_after_grace(
@@ -228,12 +197,19 @@ async def test_on_kill_finishes_terminating_even_if_cancelled_again(
     """Airflow 3.3 repeats the user-action cancel on every state sync; on_kill must still terminate."""
     flyte_admin_emulator.script(Outcome.hang(), advance=Advance.after_reads(1), name_pattern="again-*")
     launch(flyte_admin_emulator.grpc_endpoint, "again-1")
+    # The repeated cancel lands while the TerminateExecution call is in flight (held 0.5 s by the emulator).
+    flyte_admin_emulator.inject_fault(rpc="TerminateExecution", latency_seconds=0.5)
     killing = asyncio.ensure_future(make_trigger(flyte_conn, "again-1").on_kill())
-    await asyncio.sleep(0)  # let on_kill start its work
+    await eventually(
+        lambda: flyte_admin_emulator.counters().get("TerminateExecution", 0) == 1,
+        what="on_kill to send TerminateExecution",
+    )
     killing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await killing
-    deadline = time.monotonic() + 10
-    while flyte_admin_emulator.execution(PROJECT, DOMAIN, "again-1").closure.phase not in (7, 9):
-        assert time.monotonic() < deadline, "the execution was never terminated"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: flyte_admin_emulator.success_counters().get("TerminateExecution", 0) == 1,
+        what="the terminate to be answered",
+    )
+    phase = flyte_admin_emulator.execution(PROJECT, DOMAIN, "again-1").closure.phase
+    assert phase in (ExecutionPhase.ABORTING, ExecutionPhase.ABORTED)

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_trigger import make_trigger, single_event
-from trigger_support import DOMAIN, PROJECT, launch, set_flyte_connection
 
 from flyte_async_provider.emulator import Advance, AuthSettings, FlyteAdminEmulator, Outcome
+from support.admin_rpc import launch
+from support.flyte import DOMAIN, PROJECT, set_flyte_connection
+from support.triggers import make_trigger, single_event
+from support.waits import eventually
 
 
 @pytest.fixture
@@ -39,9 +41,17 @@ async def test_injected_unavailable_and_an_outage_still_give_the_right_single_ev
     launch(flyte_admin_emulator.grpc_endpoint, "flaky-1")
     flyte_admin_emulator.inject_fault(rpc="*", error_rate=0.2, code="UNAVAILABLE")
     task = asyncio.ensure_future(single_event(make_trigger(flyte_conn, "flaky-1", poll_interval=0.1), 60))
-    flyte_admin_emulator.start_outage(2.0)
-    await asyncio.sleep(2.5)  # the outage is time-based by definition: this is its length, not a wait
+    received, answered = flyte_admin_emulator.counters(), flyte_admin_emulator.success_counters()
+    refused_before = sum(received.values()) - sum(answered.values())
+    flyte_admin_emulator.start_outage()  # until end_outage: the test ends it once the trigger has met it
+
+    def refused_in_outage() -> int:
+        received, answered = flyte_admin_emulator.counters(), flyte_admin_emulator.success_counters()
+        return sum(received.values()) - sum(answered.values()) - refused_before
+
+    await eventually(lambda: refused_in_outage() >= 3, timeout=30, what="three reads refused by the outage")
     assert not task.done()
+    flyte_admin_emulator.end_outage()
     flyte_admin_emulator.complete(PROJECT, DOMAIN, "flaky-1")
     event = await task
     assert (event["status"], event["phase"]) == ("success", "SUCCEEDED")
@@ -83,7 +93,12 @@ async def test_thousand_triggers_share_one_poller_and_batch_their_reads(
     tasks = [
         asyncio.ensure_future(single_event(make_trigger(flyte_conn, n, poll_interval=1.0), 60)) for n in names
     ]
-    await asyncio.sleep(3.0)  # three poll intervals of watching: the RPC count over them is the point
+    # Three rounds of batched reads (5 pages of 200 names each), then count what they cost.
+    await eventually(
+        lambda: flyte_admin_emulator.success_counters().get("ListExecutions", 0) >= 15,
+        timeout=30,
+        what="three rounds of status reads",
+    )
     during = flyte_admin_emulator.counters()
     flyte_admin_emulator.complete_many(PROJECT, DOMAIN, names)
     events = await asyncio.gather(*tasks)
@@ -99,6 +114,6 @@ async def test_thousand_triggers_share_one_poller_and_batch_their_reads(
 
 def launch_with_token(emulator: FlyteAdminEmulator, name: str) -> None:
     """Launch on an auth-enabled emulator (the control API creates it as an authenticated user)."""
-    from trigger_support import LAUNCH_PLAN
+    from support.flyte import LAUNCH_PLAN
 
     emulator.create_executions(PROJECT, DOMAIN, LAUNCH_PLAN, [name], {"test_split_ratio": 0.66, "seed": 5})

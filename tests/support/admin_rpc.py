@@ -1,30 +1,26 @@
-"""Shared helpers for the emulator tests (imported as a top-level module: tests dirs have no __init__)."""
+"""flyteidl requests as any Flyte client sends them, for tests that talk raw gRPC to the emulator."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
+import grpc
 from flyteidl.admin import common_pb2, execution_pb2
 from flyteidl.core import identifier_pb2, literals_pb2
 from flyteidl.service import admin_pb2_grpc
-from flytekit import task, workflow
 
-PROJECT = "flytesnacks"
-DOMAIN = "development"
-LP_NAME = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
-
-T = TypeVar("T")
+from support.flyte import DOMAIN, GOOD_INPUTS, LAUNCH_PLAN, PROJECT
 
 
-def lp_id(name: str = LP_NAME, version: str = "v1") -> identifier_pb2.Identifier:
+def lp_id(name: str = LAUNCH_PLAN, version: str = "v1") -> identifier_pb2.Identifier:
     return identifier_pb2.Identifier(
         resource_type=identifier_pb2.LAUNCH_PLAN, project=PROJECT, domain=DOMAIN, name=name, version=version
     )
 
 
-def ident(name: str) -> identifier_pb2.WorkflowExecutionIdentifier:
+def ident(
+    name: str, project: str = PROJECT, domain: str = DOMAIN
+) -> identifier_pb2.WorkflowExecutionIdentifier:
     return identifier_pb2.WorkflowExecutionIdentifier(project=PROJECT, domain=DOMAIN, name=name)
 
 
@@ -71,24 +67,17 @@ def list_request(
     )
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01) -> T:
-    """Poll until ``predicate()`` is truthy (bounded); returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-# A second workflow with a required input, registered by tests through the Create RPCs.
-@task
-def count_rows(n: int, label: str) -> int:
-    return n * 2
-
-
-@workflow
-def needs_input(n: int, label: str = "x") -> int:
-    return count_rows(n=n, label=label)
+def launch(endpoint: str, *names: str) -> None:
+    """Start executions of the example launch plan (its latest version) with valid inputs, over gRPC."""
+    with grpc.insecure_channel(endpoint) as channel:
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        plans = stub.ListLaunchPlans(
+            common_pb2.ResourceListRequest(
+                id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN, name=LAUNCH_PLAN),
+                limit=1,
+                sort_by=common_pb2.Sort(key="created_at", direction=common_pb2.Sort.DESCENDING),
+            )
+        )
+        latest = plans.launch_plans[0].id
+        for name in names:
+            stub.CreateExecution(create_request(name, lp_id(latest.name, latest.version), **GOOD_INPUTS))
