@@ -24,7 +24,7 @@ from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTIO
 from flyte_async_provider.operators.naming import TryNames, choose_execution, execution_names
 from flyte_async_provider.outcome import raise_for_event
 from flyte_async_provider.phases import ExecutionPhase
-from flyte_async_provider.spec.options import ExecutionOptions
+from flyte_async_provider.spec.options import LAUNCH_FIELDS, TARGET_FIELDS, ExecutionOptions
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,15 +80,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "flyte_conn_id",
-        "project",
-        "domain",
-        "launchplan_name",
-        "task_name",
-        "workflow_name",
-        "version",
-        "inputs",
-        "execution_name",
+        *TARGET_FIELDS,
         "labels",
         "annotations",
         "raw_output_data_config",
@@ -192,7 +184,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
     def _prepare_start_from_trigger(self) -> None:
         """Build the trigger kwargs the scheduler starts the task with (rendered later, on the triggerer)."""
         from flyte_async_provider._compat import STARTS_FROM_TRIGGER
-        from flyte_async_provider.triggers.launch import OPERATOR_FIELDS, FlyteLaunchTrigger
+        from flyte_async_provider.triggers.launch import FlyteLaunchTrigger
 
         templated = {name: getattr(self, name) for name in self.template_fields}
         reason = None
@@ -209,7 +201,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 reason,
             )
             return
-        kwargs: dict[str, Any] = {name: getattr(self, name) for name in OPERATOR_FIELDS}
+        kwargs: dict[str, Any] = {name: getattr(self, name) for name in LAUNCH_FIELDS}
         kwargs.update(
             execution_timeout=self.execution_timeout.total_seconds() if self.execution_timeout else None,
             poll_interval=float(self.poll_interval),

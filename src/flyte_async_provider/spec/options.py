@@ -8,7 +8,7 @@ flytekit ``Options`` happens on the worker, just before CreateExecution.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -308,3 +308,22 @@ def _oauth2_client_model(client_id: str, secret: Mapping[str, str]) -> Any:
     model = _oauth2_client_class()(client_id=client_id, client_secret=secret["group"])
     model.secret_ref = _secret_model(secret)
     return model
+
+
+# The operator arguments that become execution options, taken flat under the operator's names (the
+# start-from-trigger path passes them so, for the triggerer to render the templated ones).
+OPTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ExecutionOptions))
+# The operator arguments that say what to run and where.
+TARGET_FIELDS = (
+    "flyte_conn_id",
+    "project",
+    "domain",
+    "launchplan_name",
+    "task_name",
+    "workflow_name",
+    "version",
+    "inputs",
+    "execution_name",
+)
+# Every operator argument the launch trigger takes under the same name and meaning.
+LAUNCH_FIELDS = (*TARGET_FIELDS, *OPTION_FIELDS)

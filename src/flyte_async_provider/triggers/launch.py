@@ -23,42 +23,11 @@ from airflow.triggers.base import TriggerEvent
 
 from flyte_async_provider.exceptions import FlyteAdminError, FlyteConfigError, FlyteProviderError
 from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
+from flyte_async_provider.spec.options import LAUNCH_FIELDS, OPTION_FIELDS
 from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
 
-# The operator arguments that become execution options (ExecutionOptions fields), passed flat so the
-# triggerer renders the templated ones under the operator's own names.
-OPTION_FIELDS = (
-    "raw_output_data_config",
-    "kubernetes_service_account",
-    "oauth2_client",
-    "labels",
-    "annotations",
-    "secrets",
-    "notifications",
-    "disable_notifications",
-    "max_parallelism",
-    "overwrite_cache",
-    "envs",
-    "tags",
-    "interruptible",
-    "cluster_pool",
-)
 # Terminate this long before Airflow's trigger timeout (which fails the task without telling us).
 DEADLINE_MARGIN_SECONDS = 2.0
-# The operator arguments this trigger takes under the same name and meaning (all of them templated on
-# the operator): the operator copies them, the triggerer renders them here.
-OPERATOR_FIELDS = (
-    "flyte_conn_id",
-    "project",
-    "domain",
-    "launchplan_name",
-    "task_name",
-    "workflow_name",
-    "version",
-    "inputs",
-    "execution_name",
-    *OPTION_FIELDS,
-)
 # How long on_kill waits for a CreateExecution in flight before terminating what it created.
 SUBMIT_GRACE_SECONDS = 30.0
 
@@ -74,7 +43,7 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
     :param inputs: inputs by name, converted by flytekit against the entity's interface (in a thread).
     :param execution_name: the operator's explicit name (``None``: derived from the task try).
     :param execution_timeout: seconds from the submit after which the execution is terminated.
-    :param options: see :data:`OPTION_FIELDS`, as the operator takes them.
+    :param options: see :data:`~flyte_async_provider.spec.options.OPTION_FIELDS`, as the operator takes them.
     """
 
     def __init__(
@@ -134,7 +103,7 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Primitives only (the kwargs are stored as JSON in Airflow's database)."""
-        kwargs: dict[str, Any] = {name: getattr(self, name) for name in OPERATOR_FIELDS}
+        kwargs: dict[str, Any] = {name: getattr(self, name) for name in LAUNCH_FIELDS}
         kwargs.update(
             execution_name=self._explicit_name,  # the attribute holds the watched name once running
             execution_timeout=self.execution_timeout,
