@@ -127,3 +127,43 @@ def test_the_async_admin_client_does_not_reach_up_into_the_airflow_surface() -> 
         if module.startswith(f"{PACKAGE}.admin") and any(t.startswith(above) for t in targets)
     }
     assert offenders == {}
+
+
+# docs/development.md's layers, first to last: at import time a module imports only its own layer and
+# the ones before it.
+LAYERS = (
+    ("_compat",),
+    ("phases", "exceptions", "events", "outcome"),
+    ("config", "connection_form"),
+    ("spec",),
+    ("admin", "connections"),
+    ("flytekit_config",),
+    ("hooks",),
+    ("triggers",),
+    ("links", "operators", "sensors"),
+    ("provider_info", "example_dags", "__init__"),
+)
+
+
+def _layer(module: str) -> int | None:
+    top = module.split(".")[1] if "." in module else "__init__"
+    return next((i for i, names in enumerate(LAYERS) if top in names), None)
+
+
+def test_modules_import_only_their_own_layer_and_the_ones_before_it_at_import_time() -> None:
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in _graph(top_level_only=True).items()
+        for target in targets
+        if (here := _layer(module)) is not None
+        and (there := _layer(target)) is not None
+        and there > here
+        and not module.startswith(target + ".")
+    )
+    assert upward == []
+
+
+def test_every_runtime_module_has_a_layer() -> None:
+    kit = tuple(f"{PACKAGE}.{name}" for name in TESTING_KIT)
+    homeless = sorted(m for m in _graph(top_level_only=True) if not m.startswith(kit) and _layer(m) is None)
+    assert homeless == []

@@ -1,0 +1,285 @@
+"""Node and task executions derived from one workflow execution's record and its compiled workflow.
+
+flyteadmin stores node executions from propeller's events; the emulator has no propeller, so it
+derives them, on every read, from what the execution record says (phase, timestamps, error,
+inputs/outputs) and the registered workflow's nodes. Scripted and real runs share the record, so both
+get the same node executions. The derivation is a pure function of ``RunState``:
+
+- before RUNNING there are none (propeller has not picked the execution up);
+- RUNNING (and ABORTING): start-node SUCCEEDED, the first level of nodes RUNNING;
+- SUCCEEDING/SUCCEEDED: every node SUCCEEDED, then end-node; the running time is split evenly between
+  the topological levels of the workflow;
+- FAILING/FAILED, TIMED_OUT: every node SUCCEEDED but the last one (in topological order), which ends
+  as the workflow did (FAILED with the execution's error, or TIMED_OUT); no end-node;
+- ABORTED: the nodes that were RUNNING are ABORTED.
+
+A recovered execution (``mode=RECOVERED``) shows the nodes its source execution completed as
+RECOVERED. Node outputs come from the workflow outputs they are bound to, else a default of their
+type; node inputs are resolved from their bindings. Launch-plan nodes (child executions) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from flyteidl.admin import execution_pb2
+from flyteidl.core import compiler_pb2, identifier_pb2, interface_pb2, literals_pb2, tasks_pb2
+from flyteidl.core import execution_pb2 as core_execution_pb2
+from flyteidl.core import workflow_pb2 as core_workflow_pb2
+
+from .literals import default_literal
+from .scripting import ABORTED, FAILED, FAILING, RUNNING, SUCCEEDED, SUCCEEDING, TIMED_OUT
+
+START_NODE = "start-node"
+END_NODE = "end-node"
+
+NodePhase = core_execution_pb2.NodeExecution.Phase
+N_RUNNING = NodePhase.Value("RUNNING")
+N_SUCCEEDED = NodePhase.Value("SUCCEEDED")
+N_FAILED = NodePhase.Value("FAILED")
+N_ABORTED = NodePhase.Value("ABORTED")
+N_TIMED_OUT = NodePhase.Value("TIMED_OUT")
+N_RECOVERED = NodePhase.Value("RECOVERED")
+N_TERMINAL = frozenset({N_SUCCEEDED, N_FAILED, N_ABORTED, N_TIMED_OUT, N_RECOVERED})
+_ERROR_KIND = {"UNKNOWN": 0, "USER": 1, "SYSTEM": 2}
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the derivation reads of an execution, copied out of the backend under its lock."""
+
+    project: str
+    domain: str
+    name: str
+    phase: int
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    duration: float | None
+    error: tuple[str, str, str] | None  # (code, message, kind); while FAILING: the scripted error
+    inputs: literals_pb2.LiteralMap
+    outputs: literals_pb2.LiteralMap | None
+    workflow_id: identifier_pb2.Identifier
+    mode: int = execution_pb2.ExecutionMetadata.MANUAL
+    reference: identifier_pb2.WorkflowExecutionIdentifier | None = None
+
+    @property
+    def execution_id(self) -> identifier_pb2.WorkflowExecutionIdentifier:
+        return identifier_pb2.WorkflowExecutionIdentifier(
+            project=self.project, domain=self.domain, name=self.name
+        )
+
+
+@dataclass
+class NodeRun:
+    """One derived node execution (top level only: parent nodes list no children)."""
+
+    node_id: str
+    kind: str  # the Node's target: task_node, branch_node, gate_node, array_node, workflow_node, or ""
+    level: int
+    order: int
+    phase: int
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    error: tuple[str, str, str] | None = None
+    inputs: literals_pb2.LiteralMap = field(default_factory=literals_pb2.LiteralMap)
+    outputs: literals_pb2.LiteralMap | None = None
+    task: tasks_pb2.TaskTemplate | None = None
+
+    @property
+    def updated_at(self) -> float:
+        return self.ended_at if self.ended_at is not None else self.created_at
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in N_TERMINAL
+
+
+@dataclass(frozen=True)
+class _Node:
+    node: core_workflow_pb2.Node
+    kind: str
+    level: int
+    order: int
+    task: tasks_pb2.TaskTemplate | None
+
+
+def derive(
+    run: RunState,
+    compiled: compiler_pb2.CompiledWorkflowClosure,
+    recovered_from: Mapping[str, NodeRun] | None = None,
+) -> list[NodeRun]:
+    """The node executions flyteadmin would list for ``run`` now, in creation order."""
+    if run.started_at is None or run.phase < RUNNING:
+        return []
+    nodes = _ordered_nodes(compiled)
+    start = run.started_at
+    end = _activity_end(run)
+    levels = max((n.level for n in nodes), default=0)
+    step = (end - start) / levels if end is not None and levels else 0.0
+    runs = [NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start, inputs=run.inputs)]
+    runs[0].outputs = run.inputs
+    by_id: dict[str, NodeRun] = {START_NODE: runs[0]}
+    last = nodes[-1].node.id if nodes else None
+    for n in nodes:
+        begin = start + (n.level - 1) * step
+        if end is None:  # still running (or aborting): only the first level has started
+            if n.level != 1:
+                continue
+            phase = N_ABORTED if run.phase == ABORTED else N_RUNNING
+            nr = NodeRun(n.node.id, n.kind, n.level, n.order, phase, start, start, None, task=n.task)
+            if run.phase == ABORTED:
+                nr.ended_at = start + (run.duration or 0.0)
+        else:
+            phase, error = _ended_phase(run, n.node.id == last)
+            nr = NodeRun(n.node.id, n.kind, n.level, n.order, phase, begin, begin, begin + step, error)
+            nr.task = n.task
+        source = (recovered_from or {}).get(n.node.id)
+        if source is not None and source.phase in (N_SUCCEEDED, N_RECOVERED):
+            nr.phase, nr.error, nr.ended_at = N_RECOVERED, None, nr.started_at
+        nr.inputs = _resolve_inputs(n.node.inputs, run.inputs, by_id)
+        if nr.phase in (N_SUCCEEDED, N_RECOVERED):
+            copied = source.outputs if source is not None and nr.phase == N_RECOVERED else None
+            nr.outputs = copied or _node_outputs(n, compiled.primary.template.outputs, run.outputs)
+        by_id[n.node.id] = nr
+        runs.append(nr)
+    if end is not None and run.phase in (SUCCEEDING, SUCCEEDED):
+        outputs = run.outputs or literals_pb2.LiteralMap()
+        runs.append(NodeRun(END_NODE, "", levels + 1, len(nodes), N_SUCCEEDED, end, end, end, inputs=outputs))
+        runs[-1].outputs = outputs
+    runs.sort(key=lambda r: (r.created_at, r.level, r.order))
+    return runs
+
+
+def _activity_end(run: RunState) -> float | None:
+    """When the nodes stopped running, or None while they still run."""
+    if run.phase in (SUCCEEDING, FAILING):
+        return run.updated_at
+    if run.phase in (SUCCEEDED, FAILED, TIMED_OUT) and run.started_at is not None:
+        return run.started_at + (run.duration or 0.0)
+    return None  # RUNNING, ABORTING, ABORTED (aborted nodes end where they were)
+
+
+def _ended_phase(run: RunState, is_last: bool) -> tuple[int, tuple[str, str, str] | None]:
+    if not is_last or run.phase in (SUCCEEDING, SUCCEEDED):
+        return N_SUCCEEDED, None
+    if run.phase == TIMED_OUT:
+        return N_TIMED_OUT, None
+    return N_FAILED, run.error or ("USER:Error", "node failed", "USER")
+
+
+def _ordered_nodes(compiled: compiler_pb2.CompiledWorkflowClosure) -> list[_Node]:
+    """Top-level nodes with their topological level (1 = right after start-node), in level order."""
+    template = compiled.primary.template
+    upstream = {k: set(v.ids) for k, v in compiled.primary.connections.upstream.items()}
+    tasks = {_key(t.template.id): t.template for t in compiled.tasks}
+    index = {node.id: i for i, node in enumerate(template.nodes)}
+    levels: dict[str, int] = {}
+
+    def level(node_id: str, seen: frozenset[str]) -> int:
+        if node_id not in index:
+            return 0  # start-node, or "" (the workflow's inputs)
+        if node_id in levels:
+            return levels[node_id]
+        node = template.nodes[index[node_id]]
+        deps = upstream.get(node_id) or set(node.upstream_node_ids) | {
+            b.binding.promise.node_id for b in node.inputs if b.binding.HasField("promise")
+        }
+        found = 1 + max((level(d, seen | {node_id}) for d in deps if d not in seen | {node_id}), default=0)
+        levels[node_id] = found
+        return found
+
+    result = []
+    for node in template.nodes:
+        kind = node.WhichOneof("target") or ""
+        if kind == "workflow_node" and node.workflow_node.HasField("launchplan_ref"):
+            continue  # a child execution flyteadmin would link to; the emulator launches none
+        task = None
+        if kind == "task_node" and node.task_node.HasField("reference_id"):
+            task = tasks.get(_key(node.task_node.reference_id))
+        elif kind == "array_node" and node.array_node.node.task_node.HasField("reference_id"):
+            task = tasks.get(_key(node.array_node.node.task_node.reference_id))
+        result.append(_Node(node, kind, level(node.id, frozenset()), index[node.id], task))
+    result.sort(key=lambda n: (n.level, n.order))
+    return result
+
+
+def _key(ident: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
+    return (ident.project, ident.domain, ident.name, ident.version)
+
+
+def _resolve_inputs(
+    bindings: Iterable[literals_pb2.Binding],
+    workflow_inputs: literals_pb2.LiteralMap,
+    done: Mapping[str, NodeRun],
+) -> literals_pb2.LiteralMap:
+    result = literals_pb2.LiteralMap()
+    for binding in bindings:
+        value = _resolve(binding.binding, workflow_inputs, done)
+        if value is not None:
+            result.literals[binding.var].CopyFrom(value)
+    return result
+
+
+def _resolve(
+    data: literals_pb2.BindingData,
+    workflow_inputs: literals_pb2.LiteralMap,
+    done: Mapping[str, NodeRun],
+) -> literals_pb2.Literal | None:
+    kind = data.WhichOneof("value")
+    if kind == "scalar":
+        return literals_pb2.Literal(scalar=data.scalar)
+    if kind == "promise":
+        ref = data.promise
+        source = workflow_inputs if ref.node_id in ("", START_NODE) else None
+        if source is None:
+            upstream = done.get(ref.node_id)
+            source = upstream.outputs if upstream is not None else None
+        if source is not None and ref.var in source.literals:
+            return source.literals[ref.var]
+        return None
+    if kind == "collection":
+        items = [_resolve(b, workflow_inputs, done) for b in data.collection.bindings]
+        return literals_pb2.Literal(
+            collection=literals_pb2.LiteralCollection(literals=[i for i in items if i is not None])
+        )
+    if kind == "map":
+        resolved = {k: _resolve(b, workflow_inputs, done) for k, b in data.map.bindings.items()}
+        return literals_pb2.Literal(
+            map=literals_pb2.LiteralMap(literals={k: v for k, v in resolved.items() if v is not None})
+        )
+    if kind == "union":
+        return _resolve(data.union.value, workflow_inputs, done)
+    return None
+
+
+def _node_outputs(
+    n: _Node, workflow_outputs: Iterable[literals_pb2.Binding], run_outputs: literals_pb2.LiteralMap | None
+) -> literals_pb2.LiteralMap:
+    """A node's outputs: the workflow output bound to it when there is one, else a default of its type."""
+    interface = n.task.interface.outputs if n.task is not None else interface_pb2.VariableMap()
+    bound = {
+        b.binding.promise.var: b.var
+        for b in workflow_outputs
+        if b.binding.HasField("promise") and b.binding.promise.node_id == n.node.id
+    }
+    result = literals_pb2.LiteralMap()
+    for var, declared in interface.variables.items():
+        wf_var = bound.get(var)
+        if run_outputs is not None and wf_var is not None and wf_var in run_outputs.literals:
+            result.literals[var].CopyFrom(run_outputs.literals[wf_var])
+        else:
+            result.literals[var].CopyFrom(
+                default_literal(declared.type, f"emulator://nodes/{n.node.id}/{var}")
+            )
+    return result
+
+
+def execution_error(error: tuple[str, str, str]) -> core_execution_pb2.ExecutionError:
+    code, message, kind = error
+    return core_execution_pb2.ExecutionError(code=code, message=message, kind=_ERROR_KIND.get(kind, 0))
+
+
+__all__ = ["END_NODE", "START_NODE", "NodeRun", "RunState", "derive", "execution_error"]
