@@ -29,12 +29,14 @@ from . import filters as flt
 from .entities import EntityStore, check_list_request, parse_token, validate_identifier
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .literals import check_inputs, default_literal, python_to_literal
+from .nodes import RunState
 from .records import ACTIVE, ExecutionRecord, record_from_state, record_state
 from .scripting import (
     ABORT_PATH,
     ABORTED,
     ABORTING,
     FAILED,
+    FAILING,
     PHASE_NAMES,
     RUNNING,
     SUCCEEDED,
@@ -43,6 +45,7 @@ from .scripting import (
     Outcome,
     ScriptRule,
 )
+from .signals import SignalStore
 from .wire import field_bytes, full_bytes, list_bytes
 
 EXECUTION_NAME_RE = re.compile(r"^[a-z][a-z\-0-9]*$")
@@ -83,6 +86,7 @@ class Backend:
         self._sink = sink
         self._rng = random.Random(seed)
         self.entities = EntityStore(clock=clock, on_change=entity_sink)
+        self.signals = SignalStore()
         self._executions: dict[tuple[str, str], dict[str, ExecutionRecord]] = {}
         self._seq = 0
         self._rules: list[ScriptRule] = []
@@ -277,7 +281,57 @@ class Backend:
         )
         return self.create_execution(create, principal)
 
+    def recover_execution(
+        self, request: execution_pb2.ExecutionRecoverRequest, principal: str = ""
+    ) -> identifier_pb2.WorkflowExecutionIdentifier:
+        """flyteadmin's RecoverExecution: a new execution of the same spec and user inputs, mode RECOVERED.
+
+        Its node executions show what the source execution completed as RECOVERED (see nodes.py).
+        """
+        with self._lock:
+            rec = self._find(request.id)
+            spec = execution_pb2.ExecutionSpec()
+            spec.CopyFrom(rec.spec)
+            user_inputs = rec.user_inputs
+        if request.HasField("metadata"):
+            spec.metadata.parent_node_execution.CopyFrom(request.metadata.parent_node_execution)
+        spec.metadata.mode = execution_pb2.ExecutionMetadata.RECOVERED
+        spec.metadata.reference_execution.CopyFrom(_execution_id(rec.project, rec.domain, rec.name))
+        create = execution_pb2.ExecutionCreateRequest(
+            project=request.id.project,
+            domain=request.id.domain,
+            name=request.name,
+            spec=spec,
+            inputs=user_inputs,
+        )
+        return self.create_execution(create, principal)
+
     # -- executions: read -------------------------------------------------------------------------
+    def run_state(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> RunState:
+        """What node executions are derived from (nodes.py), brought up to now; no status read counted."""
+        with self._lock:
+            rec, _ = self._evaluated(ident)
+            error = rec.error
+            if error is None and rec.phase == FAILING and rec.outcome.kind == "fail":
+                error = (rec.outcome.code, rec.outcome.message, rec.outcome.error_kind)
+            meta = rec.spec.metadata
+            return RunState(
+                rec.project,
+                rec.domain,
+                rec.name,
+                rec.phase,
+                rec.created_at,
+                rec.updated_at,
+                rec.started_at,
+                rec.duration,
+                error,
+                rec.inputs,
+                rec.outputs,
+                rec.workflow_id,
+                meta.mode,
+                meta.reference_execution if meta.HasField("reference_execution") else None,
+            )
+
     def _find(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> ExecutionRecord:
         if not ident.project:
             raise InvalidArgument("missing project")

@@ -1,7 +1,8 @@
 """``flyte-admin-emulator``: serve the emulator on 127.0.0.1 until SIGINT/SIGTERM.
 
-Prints one JSON line with its addresses once serving (``{"grpc": "127.0.0.1:PORT", "http": ...}``)
-and, with ``--ready-file``, writes the same JSON there (written atomically: poll for the file).
+Prints one JSON line with its addresses once serving (``{"grpc": "127.0.0.1:PORT", "http": ...}``,
+plus ``AIRFLOW_CONN_FLYTE_DEFAULT``: a connection to it whose console links open its HTTP port) and,
+with ``--ready-file``, writes the same JSON there (written atomically: poll for the file).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .scripting import Advance, Outcome
 from .server import FlyteAdminEmulator
@@ -36,13 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed for fault injection and generated names")
     out = p.add_argument_group("default outcome (executions matching no script rule)")
-    out.add_argument("--default-outcome", choices=["succeed", "fail", "time_out", "hang"], default="succeed")
+    out.add_argument(
+        "--default-outcome",
+        choices=["succeed", "fail", "time_out", "hang", "run"],
+        default="succeed",
+        help="run: execute the workflow's code for real (see --run-workers)",
+    )
     out.add_argument("--fail-message", default="emulated failure")
     out.add_argument("--fail-code", default="USER:Error")
     adv = out.add_mutually_exclusive_group()
     adv.add_argument("--advance-seconds", type=float, help="one phase step every T seconds (default 1.0)")
     adv.add_argument("--advance-reads", type=int, help="one phase step every N status reads")
     adv.add_argument("--manual", action="store_true", help="phases move only through the control API")
+    run = p.add_argument_group("real runs (Outcome.run(): the workflow's code runs in worker processes)")
+    run.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="LAUNCH_PLAN",
+        help="run executions of this launch plan (or task; glob/regex) for real (repeatable)",
+    )
+    run.add_argument("--run-workers", type=int, default=2, help="worker processes at most (default 2)")
+    run.add_argument("--run-time-limit", type=float, default=300.0, help="seconds per run (default 300)")
+    run.add_argument("--blob-dir", help="directory of the data proxy's blob store (default: a temporary one)")
     auth = p.add_argument_group("auth (off by default)")
     auth.add_argument("--auth", action="store_true", help="require client-credentials bearer tokens")
     auth.add_argument("--client-id", default=AuthSettings.client_id)
@@ -62,6 +80,8 @@ def emulator_from_args(args: argparse.Namespace) -> FlyteAdminEmulator:
         raise SystemExit("--tls-cert and --tls-key go together")
     if args.default_outcome == "fail":
         outcome = Outcome.fail(args.fail_message, code=args.fail_code)
+    elif args.default_outcome == "run":
+        outcome = Outcome.run()
     else:
         outcome = Outcome(kind=args.default_outcome)
     if args.manual:
@@ -81,7 +101,7 @@ def emulator_from_args(args: argparse.Namespace) -> FlyteAdminEmulator:
         if args.auth
         else None
     )
-    return FlyteAdminEmulator(
+    emu = FlyteAdminEmulator(
         port=args.port,
         http_port=args.http_port,
         auth=auth,
@@ -92,7 +112,13 @@ def emulator_from_args(args: argparse.Namespace) -> FlyteAdminEmulator:
         default_advance=advance,
         seed=args.seed,
         register=args.register,
+        blob_dir=args.blob_dir,
+        run_workers=args.run_workers,
+        run_time_limit=args.run_time_limit,
     )
+    for launch_plan in args.run:
+        emu.script(Outcome.run(), launch_plan=launch_plan)
+    return emu
 
 
 def _write_ready_file(path: str, text: str) -> None:
@@ -100,6 +126,35 @@ def _write_ready_file(path: str, text: str) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     os.replace(tmp, path)
+
+
+def airflow_connection_json(emu: FlyteAdminEmulator) -> str:
+    """The ``AIRFLOW_CONN_FLYTE_DEFAULT`` value for this emulator (Airflow's JSON connection format).
+
+    ``console_endpoint`` is the HTTP port, where the emulator serves its console pages (the gRPC port
+    serves none); with TLS the certificate is the CA to trust, with auth the client is the login.
+    """
+    from flyte_async_provider.demo.stack import EXAMPLE_DOMAIN, EXAMPLE_PROJECT, FlyteTarget
+
+    host, port = emu.grpc_endpoint.rsplit(":", 1)
+    extra = {"ca_cert_file_path": emu.tls.cert_file} if emu.tls is not None else {}
+    target = FlyteTarget(
+        host=host,
+        port=int(port),
+        insecure=emu.tls is None,
+        client_id=emu.auth.client_id if emu.auth is not None else None,
+        client_secret=emu.auth.client_secret if emu.auth is not None else None,
+        project=EXAMPLE_PROJECT,
+        domain=EXAMPLE_DOMAIN,
+        console_endpoint=emu.http_url,
+        extra=extra,
+    )
+    return target.connection_json()
+
+
+def ready_info(emu: FlyteAdminEmulator) -> dict[str, Any]:
+    """The ready line: the addresses, plus a ready-to-use ``AIRFLOW_CONN_FLYTE_DEFAULT`` value."""
+    return {**emu.addresses(), "AIRFLOW_CONN_FLYTE_DEFAULT": airflow_connection_json(emu)}
 
 
 async def serve(emu: FlyteAdminEmulator, ready_file: str | None = None) -> None:
@@ -110,7 +165,7 @@ async def serve(emu: FlyteAdminEmulator, ready_file: str | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     await emu.start()
     try:
-        line = json.dumps(emu.addresses())
+        line = json.dumps(ready_info(emu))
         print(line, flush=True)
         if ready_file:
             _write_ready_file(ready_file, line)

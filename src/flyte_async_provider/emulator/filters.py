@@ -17,6 +17,8 @@ from typing import Any
 from .errors import InvalidArgument
 
 EXECUTION, LAUNCH_PLAN, WORKFLOW, TASK = "e", "l", "w", "t"
+NODE_EXECUTION, TASK_EXECUTION, SIGNAL = "ne", "te", "s"
+NAMED_ENTITY, NAMED_ENTITY_METADATA = "nen", "nem"
 
 _BASE = ("id", "created_at", "updated_at", "deleted_at")
 COLUMNS: dict[str, frozenset[str]] = {
@@ -82,6 +84,59 @@ COLUMNS: dict[str, frozenset[str]] = {
     TASK: frozenset(
         (*_BASE, "project", "domain", "name", "version", "closure", "digest", "type", "short_description")
     ),
+    NODE_EXECUTION: frozenset(
+        (
+            *_BASE,
+            "execution_project",
+            "execution_domain",
+            "execution_name",
+            "node_id",
+            "phase",
+            "input_uri",
+            "closure",
+            "started_at",
+            "node_execution_created_at",
+            "node_execution_updated_at",
+            "duration",
+            "node_execution_metadata",
+            "parent_id",
+            "parent_task_execution_id",
+            "error_kind",
+            "error_code",
+            "cache_status",
+            "dynamic_workflow_remote_closure_reference",
+            "internal_data",
+        )
+    ),
+    TASK_EXECUTION: frozenset(
+        (
+            *_BASE,
+            "project",
+            "domain",
+            "name",
+            "version",
+            "execution_project",
+            "execution_domain",
+            "execution_name",
+            "node_id",
+            "retry_attempt",
+            "phase",
+            "phase_version",
+            "input_uri",
+            "closure",
+            "started_at",
+            "task_execution_created_at",
+            "task_execution_updated_at",
+            "duration",
+        )
+    ),
+    NAMED_ENTITY: frozenset(("resource_type", "project", "domain", "name", "description", "state")),
+    NAMED_ENTITY_METADATA: frozenset(
+        (*_BASE, "resource_type", "project", "domain", "name", "description", "state")
+    ),
+    SIGNAL: frozenset(
+        (*_BASE, "execution_project", "execution_domain", "execution_name", "signal_id", "type", "value")
+    ),
 }
 
 # Entities a field prefix may refer to ("launch_plan.name"), and which joins each list allows.
@@ -105,6 +160,10 @@ _ALLOWED_JOINS = {
     LAUNCH_PLAN: frozenset({LAUNCH_PLAN, WORKFLOW}),
     WORKFLOW: frozenset({WORKFLOW}),
     TASK: frozenset({TASK}),
+    NODE_EXECUTION: frozenset({NODE_EXECUTION, EXECUTION}),
+    TASK_EXECUTION: frozenset({TASK_EXECUTION, TASK, EXECUTION, NODE_EXECUTION}),
+    NAMED_ENTITY: frozenset({NAMED_ENTITY, NAMED_ENTITY_METADATA}),
+    SIGNAL: frozenset({SIGNAL}),
 }
 
 _FILTER_RE = re.compile(r"(.+)\((.+),\s?(.+)\)")

@@ -18,7 +18,6 @@ from flyteidl.admin import (
     common_pb2,
     execution_pb2,
     launch_plan_pb2,
-    node_execution_pb2,
     project_pb2,
     task_pb2,
     version_pb2,
@@ -26,6 +25,7 @@ from flyteidl.admin import (
 )
 from flyteidl.service import admin_pb2 as admin_service_pb2
 from flyteidl.service import auth_pb2, dataproxy_pb2
+from flyteidl.service import signal_pb2 as signal_service_pb2
 from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 
@@ -34,7 +34,12 @@ from .dataproxy import DATA_PROXY_SERVICE, DataProxyImpl
 from .entities import DOMAINS, check_list_request, entity_column, list_entities
 from .errors import EmulatorError, InvalidArgument, Unimplemented
 from .faults import Faults
+from .health import build_health_handler
+from .health import check as health_check
+from .named_entities import NamedEntityImpl
+from .node_service import NodeExecutionsImpl
 from .oauth import TOKEN_PATH, TokenAuthority, authorization_server_metadata
+from .signals import SIGNAL_SERVICE, SignalImpl
 from .state import EmulatorState
 
 log = logging.getLogger(__name__)
@@ -206,6 +211,11 @@ class AdminImpl:
     ) -> execution_pb2.ExecutionCreateResponse:
         return execution_pb2.ExecutionCreateResponse(id=self.b.relaunch_execution(req, principal))
 
+    def RecoverExecution(
+        self, req: execution_pb2.ExecutionRecoverRequest, principal: str
+    ) -> execution_pb2.ExecutionCreateResponse:
+        return execution_pb2.ExecutionCreateResponse(id=self.b.recover_execution(req, principal))
+
     def GetExecution(self, req: execution_pb2.WorkflowExecutionGetRequest, principal: str) -> bytes:
         return self.b.get_execution_bytes(req.id)
 
@@ -237,19 +247,6 @@ class AdminImpl:
     ) -> execution_pb2.ExecutionUpdateResponse:
         self.b.update_execution(req.id, req.state)
         return execution_pb2.ExecutionUpdateResponse()
-
-    def ListNodeExecutions(
-        self, req: node_execution_pb2.NodeExecutionListRequest, principal: str
-    ) -> node_execution_pb2.NodeExecutionList:
-        """Node executions are not emulated: an existing execution has none (flytekit's sync copes)."""
-        if req.limit <= 0:
-            raise InvalidArgument("invalid value for limit")
-        self.b.execution(
-            req.workflow_execution_id.project,
-            req.workflow_execution_id.domain,
-            req.workflow_execution_id.name,
-        )
-        return node_execution_pb2.NodeExecutionList()
 
     # -- projects, domains, version -----------------------------------------------------------------
     def RegisterProject(
@@ -324,6 +321,7 @@ _SERVICE_FILES = {
     ADMIN_SERVICE: admin_service_pb2.DESCRIPTOR,
     AUTH_SERVICE: auth_pb2.DESCRIPTOR,
     DATA_PROXY_SERVICE: dataproxy_pb2.DESCRIPTOR,
+    SIGNAL_SERVICE: signal_service_pb2.DESCRIPTOR,
 }
 
 
@@ -383,8 +381,14 @@ def build_handlers(state: EmulatorState) -> list[grpc.GenericRpcHandler]:
     """Generic handlers for every service, ready for ``server.add_generic_rpc_handlers``."""
     dispatcher = _Dispatcher(state.faults, state.authority)
     handlers: list[grpc.GenericRpcHandler] = []
+    admin = {
+        **AdminImpl(state.backend).methods(),
+        **NodeExecutionsImpl(state.backend).methods(),
+        **NamedEntityImpl(state.backend.entities).methods(),
+    }
     for service, impls, needs_auth in (
-        (ADMIN_SERVICE, AdminImpl(state.backend).methods(), True),
+        (ADMIN_SERVICE, admin, True),
+        (SIGNAL_SERVICE, SignalImpl(state.backend.signals).methods(), True),
         (AUTH_SERVICE, AuthImpl(state.authority, lambda: state.http_url).methods(), False),
         (
             DATA_PROXY_SERVICE,
@@ -400,6 +404,7 @@ def build_handlers(state: EmulatorState) -> list[grpc.GenericRpcHandler]:
                 response_serializer=_serialize,
             )
         handlers.append(grpc.method_handlers_generic_handler(service, method_handlers))
+    handlers.append(build_health_handler(dispatcher.wrap("Check", health_check, False), state.faults))
     return handlers
 
 
