@@ -2,7 +2,11 @@
 
 What a user would run, minus the setup: ``airflow db migrate`` once, then ``airflow scheduler``,
 ``dag-processor``, ``api-server`` and ``triggerer`` (SQLite + LocalExecutor, like ``airflow standalone``)
-in a temporary ``AIRFLOW_HOME``; the emulator comes from its CLI. Each component is its own process
+in a temporary ``AIRFLOW_HOME``; the emulator comes from its CLI. With ``database="postgres"`` the stack
+starts its own PostgreSQL server (:mod:`~flyte_async_provider.demo.postgres`) and can run several
+triggerers (``triggerer``, ``triggerer-2``, ...), as an HA deployment does; each triggerer's job is
+named after its component (``unixname``), so :meth:`AirflowStack.triggerer_of` says who holds a trigger.
+Each component is its own process
 group with its log in ``$AIRFLOW_HOME/logs/components/``, so a test can SIGKILL the triggerer and start
 it again, and :meth:`AirflowStack.stop` can end everything it started (also on Ctrl-C / SIGTERM, and as
 a last resort every process still carrying this stack's unique ``AIRFLOW_HOME``).
@@ -30,18 +34,21 @@ import tempfile
 import time
 import urllib.error
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, TypeVar
 
+from flyte_async_provider.demo.postgres import PostgresServer
 from flyte_async_provider.demo.rest import AirflowApiError, AirflowRestClient
+from flyte_async_provider.demo.rpc_meter import RpcMeter
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DATABASES = ("sqlite", "postgres")
 EXAMPLE_DAGS_DIR = Path(__file__).resolve().parent.parent / "example_dags"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 EXAMPLE_PROJECT = "flytesnacks"
@@ -209,6 +216,21 @@ class StackSettings:
     stop_grace: float = 6.0
     #: DAG ids that must be parsed (no import error) before :meth:`AirflowStack.start` returns.
     wait_for_dags: Sequence[str] = ()
+    #: ``"sqlite"`` (one file; the demo's default) or ``"postgres"`` (a throwaway server of its own).
+    database: str = "sqlite"
+    #: Triggerer processes; more than one needs ``database="postgres"`` (SQLite has no row locks).
+    triggerers: int = 1
+    #: Environment for the triggerers only (e.g. ``PYTHONASYNCIODEBUG=1``), applied last.
+    triggerer_env: Mapping[str, str] = field(default_factory=dict)
+    #: Put a :class:`~flyte_async_provider.demo.rpc_meter.RpcMeter` between each triggerer and Flyte, so
+    #: Admin calls can be counted per triggerer (:meth:`AirflowStack.rpc_calls`).
+    meter_triggerer_rpcs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.database not in DATABASES:
+            raise ValueError(f"database must be one of {DATABASES}, not {self.database!r}")
+        if self.triggerers < 1 or (self.triggerers > 1 and self.database != "postgres"):
+            raise ValueError("several triggerers need database='postgres' (SQLite cannot host them)")
 
 
 class ManagedProcess:
@@ -381,7 +403,18 @@ class AirflowStack:
         self.env: dict[str, str] = {}
         self.rest = AirflowRestClient(self.base_url)
         self.timings: dict[str, float] = {}
+        self.postgres: PostgresServer | None = None
+        self.rpc_meters: dict[str, RpcMeter] = {}
         self._stopped = False
+
+    @property
+    def triggerer_names(self) -> list[str]:
+        """``triggerer``, ``triggerer-2``, ...: component names, also their jobs' ``unixname``."""
+        return ["triggerer", *(f"triggerer-{i}" for i in range(2, self.settings.triggerers + 1))]
+
+    @property
+    def component_names(self) -> list[str]:
+        return [*(c for c in COMPONENTS if c != "triggerer"), *self.triggerer_names]
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> AirflowStack:
@@ -401,10 +434,15 @@ class AirflowStack:
                 self.emulator.start()  # boots while the DB migrates
             if self.emulator is not None:
                 self.flyte = self.emulator.target()
+            if self.settings.database == "postgres":
+                self.postgres = PostgresServer(free_port(), log_path=self.component_logs / "postgres.log")
+                self.postgres.start()
+                self.timings["postgres"] = time.monotonic() - t0
             self.env = self._airflow_env(base_env, flyte=self.flyte)
+            self._start_meters()
             self._migrate()
             self.timings["migrate"] = time.monotonic() - t0
-            for name in COMPONENTS:
+            for name in self.component_names:
                 self.start_component(name)
             if self.emulator is not None:
                 self.emulator.wait_ready()  # it booted while the DB migrated and the components start
@@ -438,6 +476,10 @@ class AirflowStack:
             for proc in wave:
                 proc.finish(deadline)
         self._sweep_strays()
+        if self.postgres is not None:
+            self.postgres.stop()  # after everything that holds a connection to it
+        for meter in self.rpc_meters.values():
+            meter.close()
         self.timings["stop"] = time.monotonic() - t0
         if self._own_home and not self.settings.keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
@@ -471,7 +513,7 @@ class AirflowStack:
                 "--workers",
                 "1",
             ]
-        if name == "triggerer":
+        if name.startswith("triggerer"):
             # Logs are read from local files by the api-server; no log-serving side process needed.
             return [
                 *airflow,
@@ -490,11 +532,47 @@ class AirflowStack:
         if current is not None and current.alive():
             raise StackError(f"{name} is already running (pid {current.pid})")
         proc = ManagedProcess(
-            name, self._argv(name), self.env, self.component_logs / f"{name}.log", self.home
+            name, self._argv(name), self._component_env(name), self.component_logs / f"{name}.log", self.home
         )
         proc.start()
         self.processes[name] = proc
         return proc
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        if not name.startswith("triggerer"):
+            return self.env
+        # The job's unixname (getpass reads LOGNAME first) tells which triggerer holds a trigger.
+        env = {**self.env, "LOGNAME": name, **self.settings.triggerer_env}
+        meter = self.rpc_meters.get(name)
+        if meter is not None and self.flyte is not None:
+            env["AIRFLOW_CONN_FLYTE_DEFAULT"] = replace(self.flyte, port=meter.port).connection_json()
+        return env
+
+    def _start_meters(self) -> None:
+        if not self.settings.meter_triggerer_rpcs or self.flyte is None:
+            return
+        for name in self.triggerer_names:
+            self.rpc_meters[name] = RpcMeter(name, self.flyte.host, self.flyte.port).start()
+
+    def rpc_calls(self) -> dict[str, int]:
+        """Flyte Admin calls made by each triggerer so far (needs ``meter_triggerer_rpcs``)."""
+        return {name: meter.calls() for name, meter in self.rpc_meters.items()}
+
+    def triggerer_jobs(self, alive_only: bool = True) -> dict[str, dict[str, Any]]:
+        """The newest TriggererJob of each triggerer component, by name (its ``unixname``)."""
+        filters: dict[str, Any] = {"job_type": "TriggererJob", "order_by": "id", "limit": 100}
+        if alive_only:
+            filters["is_alive"] = True
+        jobs: dict[str, dict[str, Any]] = {}
+        for job in self.rest.get("/api/v2/jobs", **filters)["jobs"]:
+            jobs[str(job.get("unixname"))] = job  # ordered by id: the newest wins
+        return jobs
+
+    @staticmethod
+    def triggerer_of(task_instance: Mapping[str, Any]) -> str | None:
+        """Which triggerer component holds a task instance's trigger (``None``: unassigned)."""
+        job = task_instance.get("triggerer_job") or {}
+        return str(job["unixname"]) if job.get("unixname") else None
 
     def kill_component(self, name: str) -> None:
         """SIGKILL a component's whole process group, as a crashed node would lose it."""
@@ -510,6 +588,8 @@ class AirflowStack:
                 raise StackError(proc.describe_exit())
         if self.emulator is not None and not self.emulator.process.alive():
             raise StackError(self.emulator.process.describe_exit())
+        if self.postgres is not None and not self.postgres.alive():
+            raise StackError(self.postgres.describe_exit())
 
     def component_log(self, name: str) -> str:
         return (self.component_logs / f"{name}.log").read_text(errors="replace")
@@ -534,20 +614,42 @@ class AirflowStack:
             probe, timeout=timeout, interval=0.5, what="Airflow to be healthy", on_timeout=lambda: str(last)
         )
 
-    def wait_triggerer_healthy(self, timeout: float = 60.0) -> None:
-        """After a restart: wait until a triggerer heartbeat newer than the restart is reported."""
-        started = self.processes["triggerer"].started_at
+    def wait_triggerer_healthy(self, timeout: float = 60.0, name: str = "triggerer") -> None:
+        """After a restart: wait until this triggerer's new run logged its start and is healthy."""
+        started = self.processes[name].started_at
 
         def probe() -> bool:
             self.check_alive()
-            text = self.component_log("triggerer")
+            text = self.component_log(name)
             return (
                 time.monotonic() - started > 0
                 and "Starting the triggerer" in text.split("===== starting")[-1]
             )
 
-        poll_until(probe, timeout=timeout, interval=0.5, what="the triggerer to start")
+        poll_until(probe, timeout=timeout, interval=0.5, what=f"{name} to start")
         self.wait_healthy(timeout, components=("triggerer",))
+
+    def wait_triggerers_alive(self, names: Iterable[str] | None = None, timeout: float = 120.0) -> None:
+        """Wait until each named triggerer (default: all) has a live job heartbeating."""
+        wanted = set(names or self.triggerer_names)
+        seen: dict[str, dict[str, Any]] = {}
+
+        def probe() -> bool:
+            nonlocal seen
+            self.check_alive()
+            try:
+                seen = self.triggerer_jobs()
+            except (OSError, AirflowApiError, urllib.error.URLError, ValueError):
+                return False
+            return wanted <= set(seen)
+
+        poll_until(
+            probe,
+            timeout=timeout,
+            interval=0.5,
+            what=f"triggerers {sorted(wanted)} alive",
+            on_timeout=lambda: f"alive: {sorted(seen)}",
+        )
 
     def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 120.0) -> None:
         """Wait until every DAG id is parsed and known to the API; fail early on import errors."""
@@ -662,7 +764,9 @@ class AirflowStack:
             "CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "DATABASE__SQL_ALCHEMY_CONN": (
+                self.postgres.url if self.postgres is not None else f"sqlite:///{self.home / 'airflow.db'}"
+            ),
             "DATABASE__CHECK_MIGRATIONS": "False",
             "API__HOST": "127.0.0.1",
             "API__PORT": str(self.api_port),
@@ -700,6 +804,9 @@ class AirflowStack:
         A freshly migrated SQLite file holds no home-specific state (schema, log templates, the default
         pool), so it is cached per Airflow and Python version: later stacks skip ~7 s of migration.
         """
+        if self.postgres is not None:
+            self._run_migrate()
+            return
         db = self.home / "airflow.db"
         cached = _migrated_db_cache() if self.settings.reuse_migrated_db else None
         if cached is not None and cached.is_file():

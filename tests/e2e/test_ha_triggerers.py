@@ -1,0 +1,155 @@
+"""Two triggerers on PostgreSQL: fan-out, a SIGKILLed triggerer, users marking tasks failed meanwhile, an
+Admin outage (issue 13), each with N zero-worker FlyteOperator tasks (``HA_E2E_N``, 150 by default; the
+N=1,000 figures come from ``benchmarks/ha_triggerers.py``, which runs the same scenarios).
+
+One stack for the module, its own PostgreSQL server started by the harness; the scenarios run one after
+another and leave both triggerers alive. Every assertion reads Airflow's REST API, the emulator's
+control API, the triggerers' logs or their per-triggerer Admin call meters; every wait is a bounded poll.
+The triggerers run with ``PYTHONASYNCIODEBUG=1``, so a coroutine of ours that held the event loop would
+be named in their logs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flyte_async_provider.demo.ha import (
+    DAG_ID,
+    TASKS_PER_RUN,
+    HaScenarios,
+    ScenarioResult,
+    summary,
+    triggerer_table,
+)
+from flyte_async_provider.demo.postgres import unavailable_reason
+from flyte_async_provider.demo.runs import DagRuns
+from flyte_async_provider.demo.stack import AirflowStack, StackSettings
+
+DAGS_DIR = Path(__file__).resolve().parent / "dags"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+N = TASKS_PER_RUN * math.ceil(int(os.environ.get("HA_E2E_N", "150")) / TASKS_PER_RUN)  # whole DAG runs
+POLL_INTERVAL = 5.0
+MARKED = 10
+
+
+def _skip_reason() -> str | None:
+    from flyte_async_provider._compat import STARTS_FROM_TRIGGER
+
+    if not STARTS_FROM_TRIGGER:
+        return "zero-worker mode (start_from_trigger) needs Airflow >= 3.3"
+    return unavailable_reason()
+
+
+@pytest.fixture(scope="module")
+def ha() -> Iterator[HaScenarios]:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    settings = StackSettings(
+        extra_dag_files=[DAGS_DIR / "ha_zero_worker.py"],
+        include_example_dags=False,
+        wait_for_dags=[DAG_ID],
+        database="postgres",
+        triggerers=2,
+        parallelism=4,
+        meter_triggerer_rpcs=True,
+        triggerer_env={"PYTHONASYNCIODEBUG": "1"},
+        extra_env={"HA_POLL_INTERVAL": str(POLL_INTERVAL)},
+        keep_home=bool(os.environ.get("E2E_KEEP_AIRFLOW_HOME")),
+    )
+    stack = AirflowStack(settings)
+    stack.start()
+    try:
+        stack.wait_triggerers_alive()
+        print(f"\n[e2e-ha] PostgreSQL stack with 2 triggerers ready in {stack.timings['ready']:.1f}s")
+        yield HaScenarios(
+            stack,
+            DagRuns(stack.rest, check=stack.check_alive),
+            stack.emulator_control(),
+            poll_interval=POLL_INTERVAL,
+            log=lambda msg: print(f"[e2e-ha] {msg}"),
+        )
+    finally:
+        stack.stop()
+
+
+def _report(result: ScenarioResult) -> None:
+    print(f"\n[e2e-ha] {result.name}: {summary(result)}")
+    for row in triggerer_table(result):
+        print(f"[e2e-ha]   {row}")
+
+
+def _no_loop_blocking_of_ours(result: ScenarioResult) -> None:
+    for name, window in result.whole.items():
+        assert window.logs.slow_ours == 0, (name, window.logs.slow_ours_lines)
+
+
+def test_fanout_on_two_triggerers_all_succeed_with_one_poller_each(ha: HaScenarios) -> None:
+    result = ha.fanout(N)
+    _report(result)
+
+    assert dict(result.states) == {"success": N}
+    assert dict(result.phases) == {"SUCCEEDED": N}
+    assert result.succeeded_calls.get("CreateExecution", 0) == N  # one execution per task
+    assert result.calls.get("TerminateExecution", 0) == 0
+    assert result.retried == 0
+    assert sum(result.held_watching.values()) == N
+    assert set(result.held_watching) == set(ha.stack.triggerer_names), result.held_watching
+    for name, held in result.held_watching.items():
+        window = result.watch_window[name]
+        # One shared poller per triggerer process: a few batched ListExecutions per poll interval,
+        # not one read per trigger (held x window / interval).
+        per_trigger_reads = held * window.seconds / POLL_INTERVAL
+        assert 0 < window.rpc_calls <= per_trigger_reads / 4, (name, held, window)
+    _no_loop_blocking_of_ours(result)
+
+
+def test_sigkilled_triggerer_s_triggers_move_and_every_task_succeeds_once(ha: HaScenarios) -> None:
+    result = ha.kill_one(N)
+    _report(result)
+
+    victim = result.notes["victim"]
+    assert result.notes["victim_held"] > 0
+    assert victim not in result.held_after
+    assert sum(result.held_after.values()) == N
+    assert dict(result.states) == {"success": N}
+    assert dict(result.phases) == {"SUCCEEDED": N}
+    assert result.succeeded_calls.get("CreateExecution", 0) == 0  # re-runs found their executions
+    assert result.calls.get("CreateExecution", 0) >= result.notes["victim_held"]  # ...by asking
+    assert result.calls.get("TerminateExecution", 0) == 0
+    assert result.retried == 0
+    _no_loop_blocking_of_ours(result)
+
+
+def test_kill_while_users_mark_tasks_failed_terminates_exactly_those(ha: HaScenarios) -> None:
+    result = ha.kill_while_marking_failed(N, MARKED)
+    _report(result)
+
+    marked = result.notes["marked"]
+    assert len(marked) == MARKED
+    assert result.notes["aborted"] == marked
+    assert dict(result.states) == {"success": N - MARKED, "failed": MARKED}
+    assert dict(result.phases) == {"SUCCEEDED": N - MARKED, "ABORTED": MARKED}
+    assert result.succeeded_calls.get("TerminateExecution", 0) == MARKED
+    assert result.succeeded_calls.get("CreateExecution", 0) == 0
+    _no_loop_blocking_of_ours(result)
+
+
+def test_admin_outage_of_30s_while_watching_fails_nothing(ha: HaScenarios) -> None:
+    result = ha.outage(N, seconds=30.0)
+    _report(result)
+
+    assert result.notes["rejected_calls"] > 0, "the watch never hit the outage"
+    assert result.notes["max_finished_during_outage"] == 0  # nobody could see the ends
+    assert dict(result.states) == {"success": N}
+    assert dict(result.phases) == {"SUCCEEDED": N}
+    assert result.calls.get("TerminateExecution", 0) == 0
+    assert result.retried == 0
+    _no_loop_blocking_of_ours(result)
