@@ -28,12 +28,13 @@ PHASE_NAMES = tuple(p.name for p in ExecutionPhase)
 TERMINAL_PHASES = frozenset(int(p) for p in ExecutionPhase if p.is_terminal)
 ABORT_PATH: tuple[int, ...] = (ABORTING, ABORTED)
 
-OutcomeKind = Literal["succeed", "fail", "time_out", "hang"]
+OutcomeKind = Literal["succeed", "fail", "time_out", "hang", "run"]
 _PATHS: dict[str, tuple[int, ...]] = {
     "succeed": (UNDEFINED, QUEUED, RUNNING, SUCCEEDING, SUCCEEDED),
     "fail": (UNDEFINED, QUEUED, RUNNING, FAILING, FAILED),
     "time_out": (UNDEFINED, QUEUED, RUNNING, TIMED_OUT),
     "hang": (UNDEFINED, QUEUED, RUNNING),
+    "run": (UNDEFINED, QUEUED),  # RUNNING and the end come from the real run (runs.py)
 }
 ERROR_KINDS = ("UNKNOWN", "USER", "SYSTEM")
 
@@ -70,6 +71,11 @@ class Outcome:
     def hang(cls) -> Outcome:
         """Stays RUNNING until terminated (or completed through the control API)."""
         return cls("hang")
+
+    @classmethod
+    def run(cls) -> Outcome:
+        """Run the workflow's code for real (worker processes): phases and outputs follow the run."""
+        return cls("run")
 
     @property
     def path(self) -> tuple[int, ...]:

@@ -26,6 +26,9 @@ from .http import build_app
 from .oauth import TokenAuthority
 from .operations import ControlApi, Operation
 from .persistence import SqliteStore
+from .realruns import RunningBackend
+from .registration import EXAMPLE_LAUNCH_PLAN, EXAMPLE_WORKFLOW
+from .runs import RunPool
 from .scripting import Advance, Outcome
 from .servicer import build_handlers
 from .settings import AuthSettings, TlsSettings
@@ -52,11 +55,16 @@ class FlyteAdminEmulator(ControlApi):
         register: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
         blob_dir: str | None = None,
+        run_code: bool = False,
+        run_workers: int = 2,
+        run_time_limit: float = 300.0,
     ) -> None:
         self._port, self._http_port = port, http_port
         self.db_path = db_path
         self._store = SqliteStore(db_path) if db_path else None
-        backend = Backend(
+        if run_code and default_outcome is None:
+            default_outcome = Outcome.run()
+        backend = RunningBackend(
             default_outcome=default_outcome,
             default_advance=default_advance,
             clock=clock,
@@ -67,6 +75,16 @@ class FlyteAdminEmulator(ControlApi):
         if self._store is not None:
             self._store.load_into(backend)
         self.state = EmulatorState(backend, Faults(seed=seed), auth, tls, BlobStore(blob_dir))
+        # Real runs (Outcome.run()): no process starts until the first such execution.
+        self.runs = RunPool(
+            backend.entities,
+            self.state.blobs,
+            max_workers=run_workers,
+            time_limit=run_time_limit,
+            # the example is registered under its flytesnacks module name, imported under its own
+            aliases={EXAMPLE_LAUNCH_PLAN.rpartition(".")[0]: EXAMPLE_WORKFLOW.partition(":")[0]},
+        )
+        backend.attach(self.runs)
         self._register_example = register_example
         self._register = tuple(register)
         self._grpc_server: grpc.aio.Server | None = None
@@ -176,6 +194,7 @@ class FlyteAdminEmulator(ControlApi):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.runs.shutdown()  # kills running and idle worker processes, joins the pool's threads
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -1,0 +1,110 @@
+"""``RunningBackend``: the backend whose ``Outcome.run()`` executions follow real runs of their code.
+
+Such an execution is created as usual (validation, inputs, the advance rule takes it to QUEUED), then
+handed to a ``RunPool``. The pool reports back from its threads: RUNNING when the worker process
+starts computing, then the terminal phase of the real run (SUCCEEDED with the computed outputs,
+FAILED with flytekit's error code and message, TIMED_OUT past the time limit). TerminateExecution
+(and ``complete``) kill the run's process. Whatever else an execution does (status reads, lists,
+node executions, persistence) is the plain backend's: a real run only decides when and how it ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flyteidl.admin import execution_pb2
+from flyteidl.core import identifier_pb2
+
+from .backend import Backend
+from .records import ExecutionRecord
+from .runs import ExecutionKey, RunPool, RunResult
+from .scripting import ABORTING, QUEUED, RUNNING, UNDEFINED, Outcome
+
+RUN_PATH = (UNDEFINED, QUEUED, RUNNING)
+
+
+class RunningBackend(Backend):
+    """A Backend with a RunPool attached (``attach``); without one, runs fail as not runnable."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool: RunPool | None = None
+
+    def attach(self, pool: RunPool) -> None:
+        pool.listener = self
+        self.pool = pool
+
+    # -- handing executions to the pool ---------------------------------------------------------------
+    def create_execution(
+        self, request: execution_pb2.ExecutionCreateRequest, principal: str = ""
+    ) -> identifier_pb2.WorkflowExecutionIdentifier:
+        ident = super().create_execution(request, principal)
+        with self._lock:
+            rec = self._find(ident)
+            if rec.outcome.kind != "run":
+                return ident
+            workflow_id = identifier_pb2.Identifier()
+            workflow_id.CopyFrom(rec.workflow_id)
+            inputs = rec.inputs.SerializeToString()
+        key = (ident.project, ident.domain, ident.name)
+        if self.pool is None:
+            self.run_finished(key, _not_runnable("this backend has no run pool (real runs are off)"))
+        else:
+            self.pool.submit(key, workflow_id, inputs)
+        return ident
+
+    def terminate(self, project: str, domain: str, name: str, cause: str, principal: str = "") -> None:
+        super().terminate(project, domain, name, cause, principal)
+        if self.pool is not None:
+            self.pool.cancel((project, domain, name))
+
+    def _complete(self, rec: ExecutionRecord, outcome: Outcome | None, now: float) -> None:
+        """``complete`` of a real run: it ends as a success (its process is stopped)."""
+        if (outcome or rec.outcome).kind == "run":
+            outcome = Outcome.succeed()
+        if rec.outcome.kind == "run" and self.pool is not None:
+            self.pool.cancel((rec.project, rec.domain, rec.name))
+        super()._complete(rec, outcome, now)
+
+    # -- RunListener: what the pool reports --------------------------------------------------------
+    def run_started(self, key: ExecutionKey) -> None:
+        with self._lock:
+            rec = self._live(key)
+            if rec is None or rec.phase == RUNNING:
+                return
+            now = self._clock()
+            rec.path, rec.idx, rec.anchor, rec.reads = RUN_PATH, len(RUN_PATH) - 1, now, 0
+            self._enter(rec, RUNNING, now)
+
+    def run_finished(self, key: ExecutionKey, result: RunResult) -> None:
+        with self._lock:
+            rec = self._live(key)
+            if rec is None:
+                return
+            now = self._clock()
+            if result.phase_kind == "succeed":
+                rec.outcome = Outcome.succeed()
+                super()._complete(rec, None, now)
+                if result.outputs is not None:
+                    rec.outputs = result.outputs
+                    rec.cache_full = rec.cache_list = None
+                    self._save(rec)
+            elif result.phase_kind == "time_out":
+                rec.outcome = Outcome.time_out()
+                super()._complete(rec, None, now)
+            else:
+                rec.outcome = Outcome.fail(result.message, code=result.code, kind=result.error_kind)
+                super()._complete(rec, None, now)
+
+    def _live(self, key: ExecutionKey) -> ExecutionRecord | None:
+        """Under the lock: the execution if a run may still change it (not terminal, not aborting)."""
+        rec, _ = self._evaluated(
+            identifier_pb2.WorkflowExecutionIdentifier(project=key[0], domain=key[1], name=key[2])
+        )
+        if rec.terminal or rec.phase == ABORTING or rec.outcome.kind != "run":
+            return None
+        return rec
+
+
+def _not_runnable(reason: str) -> RunResult:
+    return RunResult("fail", code="SYSTEM:NotRunnable", message=reason, error_kind="SYSTEM")
