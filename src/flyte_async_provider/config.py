@@ -183,6 +183,8 @@ _FALSE = frozenset({"false", "0", "no", "off", ""})
 
 
 def _bool(conn_id: str, name: str, value: Any) -> bool:
+    if value is None:  # Airflow's UI saves an untouched form field as null: not set, i.e. false
+        return False
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):

@@ -24,11 +24,22 @@ class ExtraField:
     default: Any = None
     choices: tuple[str, ...] = ()
     sensitive: bool = False
+    # Suggestions the UI offers while typing (Airflow's form shows them in place of a placeholder).
+    examples: tuple[str, ...] = ()
+    # Labels for ``choices`` in the drop-down (JSON Schema ``values_display``, read by Airflow's UI).
+    choice_labels: tuple[str, ...] = ()
 
 
 EXTRA_FIELDS: tuple[ExtraField, ...] = (
-    ExtraField("project", "Default project", "Flyte project used when a task gives none."),
-    ExtraField("domain", "Default domain", "Flyte domain used when a task gives none, e.g. development."),
+    ExtraField(
+        "project", "Default project", "Flyte project used when a task gives none.", examples=("flytesnacks",)
+    ),
+    ExtraField(
+        "domain",
+        "Default domain",
+        "Flyte domain used when a task gives none, e.g. development.",
+        examples=("development", "staging", "production"),
+    ),
     ExtraField("insecure", "Insecure (plaintext gRPC)", "Talk to Flyte Admin without TLS.", "boolean", False),
     ExtraField(
         "insecure_skip_verify",
@@ -38,7 +49,10 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         False,
     ),
     ExtraField(
-        "ca_cert_file_path", "CA certificate file", "PEM file of the CA that signed Flyte Admin's cert."
+        "ca_cert_file_path",
+        "CA certificate file",
+        "PEM file of the CA that signed Flyte Admin's cert.",
+        examples=("/etc/ssl/certs/flyte-ca.pem",),
     ),
     ExtraField(
         "auth_mode",
@@ -46,24 +60,48 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "none; client_credentials (login/password = OAuth2 client id/secret); external_command. "
         "Empty: inferred from what is set.",
         choices=("none", "client_credentials", "external_command"),
+        choice_labels=(
+            "none (no credentials)",
+            "client_credentials (OAuth2 client id/secret in login/password)",
+            "external_command (a program prints the token)",
+        ),
     ),
     ExtraField(
-        "command", "Token command", "external_command: program (and args) that prints an access token."
+        "command",
+        "Token command",
+        "external_command: program (and args) that prints an access token.",
+        examples=("/usr/local/bin/print-flyte-token --audience flyte",),
     ),
-    ExtraField("scopes", "Scopes", "OAuth2 scopes to request, comma or space separated (default: server's)."),
-    ExtraField("audience", "Audience", "OAuth2 audience to request (default: server's)."),
+    ExtraField(
+        "scopes",
+        "Scopes",
+        "OAuth2 scopes to request, comma or space separated (default: server's).",
+        examples=("all",),
+    ),
+    ExtraField(
+        "audience",
+        "Audience",
+        "OAuth2 audience to request (default: server's).",
+        examples=("https://flyte.example.com",),
+    ),
     ExtraField(
         "authorization_metadata_key",
         "Authorization metadata key",
         "gRPC metadata key carrying the token (default: what Flyte Admin publishes).",
+        examples=("flyte-authorization", "authorization"),
     ),
     ExtraField(
-        "token_endpoint", "Token endpoint", "OAuth2 token URL (default: discovered from Flyte Admin)."
+        "token_endpoint",
+        "Token endpoint",
+        "OAuth2 token URL (default: discovered from Flyte Admin).",
+        examples=("https://auth.example.com/oauth2/token",),
     ),
     ExtraField(
         "console_endpoint",
         "Console URL",
-        "Base URL of the Flyte console for links (default: the admin host).",
+        "Base URL of the Flyte console for links (default: the admin host). With the emulator: its HTTP "
+        "address, e.g. http://127.0.0.1:8089.",
+        examples=("https://flyte.example.com", "http://127.0.0.1:8089"),
     ),
     ExtraField(
         "max_admin_calls_per_second",
@@ -102,7 +140,13 @@ def conn_fields() -> dict[str, dict[str, Any]]:
         if f.default is not None:
             schema["default"] = f.default
         if f.choices:
-            schema["enum"] = [*f.choices, None]
+            # No None in the enum: Airflow's UI would offer (and pre-select) a literal "null" choice.
+            # The drop-down can be cleared, and an empty value means "inferred" (the schema allows null).
+            schema["enum"] = list(f.choices)
+        if f.choice_labels:
+            schema["values_display"] = dict(zip(f.choices, f.choice_labels, strict=True))
+        if f.examples:
+            schema["examples"] = list(f.examples)
         if f.sensitive:
             schema["format"] = "password"
         fields[f.name] = {"label": f.label, "description": f.description, "schema": schema}
@@ -152,7 +196,7 @@ def legacy_form_widgets() -> dict[str, Any]:
             widgets[f.name] = StringField(
                 label,
                 description=f.description,
-                validators=[any_of([*f.choices, None]) for any_of in any_ofs],
+                validators=[any_of(list(f.choices)) for any_of in any_ofs],
                 widget=BS3TextFieldWidget(),
             )
         elif f.type == "boolean":

@@ -135,3 +135,17 @@ def test_config_is_hashable_and_frozen() -> None:
     with pytest.raises(AttributeError):
         cfg.host = "other"  # type: ignore[misc]
     assert FlyteConnectionConfig.from_connection(Conn()) == cfg
+
+
+def test_a_form_saved_with_every_extra_empty_parses_like_no_extras(caplog: pytest.LogCaptureFixture) -> None:
+    """Airflow's UI saves each empty extra of the form as null: that must mean "not set", silently."""
+    from flyte_async_provider.connection_form import EXTRA_FIELDS
+
+    with caplog.at_level(logging.WARNING):
+        saved = parse_connection(
+            Conn(login="id", password="secret", extra={f.name: None for f in EXTRA_FIELDS})
+        )
+    plain = parse_connection(Conn(login="id", password="secret"))
+    assert saved == plain
+    assert saved.auth_mode is AuthMode.CLIENT_CREDENTIALS  # inferred, as the form's empty auth mode says
+    assert caplog.records == []

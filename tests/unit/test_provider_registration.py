@@ -45,7 +45,7 @@ def test_connection_form_matches_the_3_2_provider_yaml_schema() -> None:
         "max_admin_calls_per_second",
     ):
         assert extra in fields
-    assert fields["auth_mode"]["schema"]["enum"][:3] == ["none", "client_credentials", "external_command"]
+    assert fields["auth_mode"]["schema"]["enum"] == ["none", "client_credentials", "external_command"]
 
 
 def test_every_listed_module_and_class_imports() -> None:
@@ -111,7 +111,17 @@ def test_airflow_api_server_serves_the_connection_form() -> None:
     assert extra["insecure"]["schema"]["type"] == ["boolean", "null"]
     assert extra["insecure"]["value"] is False
     assert extra["max_admin_calls_in_flight"]["schema"]["type"] == ["integer", "null"]
-    assert extra["auth_mode"]["schema"]["enum"] == ["none", "client_credentials", "external_command", None]
+    # The drop-down offers the three modes, none of them a literal "null", and pre-selects nothing
+    # (empty: inferred from login/password/command).
+    auth_mode = extra["auth_mode"]
+    assert auth_mode["schema"]["enum"] == ["none", "client_credentials", "external_command"]
+    assert auth_mode["value"] is None
+    if AIRFLOW_READS_CONN_FIELDS:  # 3.1 builds the form from wtforms fields: no examples or labels there
+        assert set(auth_mode["schema"]["values_display"]) == set(auth_mode["schema"]["enum"])
+        # String extras carry examples: the UI's suggestions and placeholder hint, like the standard fields'.
+        strings = [f.name for f in connection_form.EXTRA_FIELDS if f.type == "string" and not f.choices]
+        assert [n for n in strings if not extra[n]["schema"].get("examples")] == []
+        assert "http://127.0.0.1:8089" in extra["console_endpoint"]["schema"]["examples"]
 
 
 @pytest.mark.slow
@@ -166,7 +176,7 @@ def test_legacy_hook_form_for_airflow_before_3_2(monkeypatch: pytest.MonkeyPatch
     assert isinstance(widgets["max_admin_calls_in_flight"], IntegerField)
     assert widgets["project"].label == "Default project"
     assert widgets["auth_mode"].kwargs["validators"] == [
-        ("any_of", ["none", "client_credentials", "external_command", None])
+        ("any_of", ["none", "client_credentials", "external_command"])
     ]
     behaviour = FlyteHook.get_ui_field_behaviour()
     assert behaviour["hidden_fields"] == ["schema"]
