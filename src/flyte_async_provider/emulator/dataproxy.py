@@ -7,10 +7,9 @@
 - CreateDownloadLocation: a signed GET for a native URL of the store.
 - CreateDownloadLink: node execution decks only, as flyteadmin; the emulator renders no decks, so an
   existing execution answers NOT_FOUND "no deckUrl found".
-- GetData: ``flyte://v1/project/domain/execution/node[/attempt]/{i,o,d}[/name]``. The emulator keeps
-  data per execution, so the nodes it can answer are ``start-node`` (outputs = the execution's inputs),
-  ``end-node`` (inputs = outputs = the execution's outputs) and, of a single-task execution, the task's
-  node (and its attempt 0).
+- GetData: ``flyte://v1/project/domain/execution/node[/attempt]/{i,o,d}[/name]``, answered from the
+  node (or task) execution's data as flyteadmin does; those are derived per execution (nodes.py): the
+  ``end-node``'s outputs are the workflow's outputs, also of a real run.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flyteidl.admin import execution_pb2
+from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import identifier_pb2, literals_pb2
 from flyteidl.service import dataproxy_pb2
 from google.protobuf import duration_pb2
@@ -29,7 +28,8 @@ from google.protobuf import duration_pb2
 from .backend import Backend
 from .blobstore import BlobStore
 from .entities import timestamp
-from .errors import AlreadyExists, InvalidArgument, NotFound
+from .errors import AlreadyExists, EmulatorError, InvalidArgument, NotFound
+from .node_service import NodeExecutionsImpl
 
 DATA_PROXY_SERVICE = "flyteidl.service.DataProxyService"
 MAX_EXPIRES_IN = 3600.0  # flyteadmin's default upload.maxExpiresIn and download.maxExpiresIn: 1h
@@ -45,7 +45,6 @@ _FLYTE_URL_NAMED = re.compile(
     rf"flyte://v1/(?P<project>{_SEGMENT})/(?P<domain>{_SEGMENT})/(?P<exec>{_SEGMENT})/(?P<node>{_SEGMENT})"
     rf"(?:/(?P<attempt>[0-9]+))?/(?P<io>[io])/(?P<name>{_SEGMENT})$"
 )
-START_NODE, END_NODE = "start-node", "end-node"
 
 
 def _go_duration(seconds: float) -> str:
@@ -91,8 +90,8 @@ class DataProxyImpl:
     """The DataProxyService methods: parse, act on the blob store / backend, build the reply."""
 
     def __init__(self, backend: Backend, blobs: BlobStore, http_url: Callable[[], str]) -> None:
-        self.b = backend
         self.blobs = blobs
+        self.nodes = NodeExecutionsImpl(backend)  # GetData reads node data as flyteadmin does
         self.http_url = http_url
         self._rng = random.Random()
 
@@ -172,8 +171,8 @@ class DataProxyImpl:
             raise InvalidArgument("error while validating request. Error: source is required. Provided nil")
         node = req.node_execution_id
         try:
-            self._execution(node.execution_id)
-        except NotFound as err:
+            self.nodes.GetNodeExecution(node_execution_pb2.NodeExecutionGetRequest(id=node), "")
+        except EmulatorError as err:
             raise InvalidArgument(f"failed to find node execution [{node}]. Error: {err.message}") from None
         raise NotFound("no deckUrl found for request (the emulator renders no decks)")
 
@@ -189,60 +188,51 @@ class DataProxyImpl:
         if match is None:
             raise InvalidArgument(f"failed to parse artifact url Error: failed to parse [{url}]")
         parts = match.groupdict()
-        ident = identifier_pb2.WorkflowExecutionIdentifier(
-            project=parts["project"], domain=parts["domain"], name=parts["exec"]
+        node_id = identifier_pb2.NodeExecutionIdentifier(
+            node_id=parts["node"],
+            execution_id=identifier_pb2.WorkflowExecutionIdentifier(
+                project=parts["project"], domain=parts["domain"], name=parts["exec"]
+            ),
         )
-        node_id, io, name = parts["node"], parts["io"], parts.get("name") or ""
-        attempt = parts.get("attempt")
-        if attempt is not None:
-            execution = self._execution(ident)
-            if node_id != self._single_task_node(execution) or int(attempt) != 0:
-                raise InvalidArgument(
-                    f"no task executions were listed [node_id:{node_id} execution:{ident.name} "
-                    f"attempt:{attempt}]. Error: <nil>"
+        io, name, attempt = parts["io"], parts.get("name") or "", parts.get("attempt")
+        data: Any
+        if attempt is None:
+            if io == "d":
+                link = dataproxy_pb2.CreateDownloadLinkRequest(
+                    artifact_type=dataproxy_pb2.ARTIFACT_TYPE_DECK, node_execution_id=node_id
                 )
+                self.CreateDownloadLink(link, principal)  # raises: the emulator has no decks
+            data = self.nodes.GetNodeExecutionData(
+                node_execution_pb2.NodeExecutionGetDataRequest(id=node_id), principal
+            )
+            where = f"node execution [{node_id}]"
+        else:
+            task_id = self._task_execution_id(node_id, int(attempt))
             if io == "d":
                 raise InvalidArgument(
                     "deck type cannot be specified with a retry attempt, just use the node instead"
                 )
-            where = f"task execution [{ident.name}/{node_id}/{attempt}]"
-        else:
-            where = f"node execution [{ident.name}/{node_id}]"
-            if io == "d":
-                self._execution(ident)
-                raise NotFound(f"no deckUrl found for request [{url}]")
-        inputs, outputs = self._node_data(ident, node_id)
-        data = inputs if io == "i" else outputs
+            data = self.nodes.GetTaskExecutionData(
+                task_execution_pb2.TaskExecutionGetDataRequest(id=task_id), principal
+            )
+            where = f"task execution [{task_id}]"
+        literals: literals_pb2.LiteralMap = data.full_inputs if io == "i" else data.full_outputs
         if name:
-            if name not in data.literals:
+            if name not in literals.literals:
                 raise InvalidArgument(f"name [{name}] not found in {where}")
-            return dataproxy_pb2.GetDataResponse(literal=data.literals[name])
-        return dataproxy_pb2.GetDataResponse(literal_map=data)
+            return dataproxy_pb2.GetDataResponse(literal=literals.literals[name])
+        return dataproxy_pb2.GetDataResponse(literal_map=literals)
 
-    def _execution(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> execution_pb2.Execution:
-        return self.b.execution(ident.project, ident.domain, ident.name)
-
-    def _single_task_node(self, execution: execution_pb2.Execution) -> str | None:
-        """The node id of a single-task execution's one node (None for a launch plan execution)."""
-        if execution.spec.launch_plan.resource_type != identifier_pb2.TASK:
-            return None
-        workflow = self.b.entities.get_workflow(execution.closure.workflow_id)
-        nodes = workflow.closure.compiled_workflow.primary.template.nodes
-        return nodes[0].id if nodes else None
-
-    def _node_data(
-        self, ident: identifier_pb2.WorkflowExecutionIdentifier, node_id: str
-    ) -> tuple[literals_pb2.LiteralMap, literals_pb2.LiteralMap]:
-        """(inputs, outputs) of one node, from the execution's data (see the module docstring)."""
-        execution = self._execution(ident)
-        data = self.b.get_execution_data(ident)
-        if node_id == START_NODE:
-            return literals_pb2.LiteralMap(), data.full_inputs
-        if node_id == END_NODE:
-            return data.full_outputs, data.full_outputs
-        if node_id == self._single_task_node(execution):
-            return data.full_inputs, data.full_outputs
-        raise NotFound(
-            f"missing entity of type node execution with identifier node_id:{node_id} "
-            f"execution_id:{{project:{ident.project} domain:{ident.domain} name:{ident.name}}}"
+    def _task_execution_id(
+        self, node_id: identifier_pb2.NodeExecutionIdentifier, attempt: int
+    ) -> identifier_pb2.TaskExecutionIdentifier:
+        """flyteadmin's GetCompleteTaskExecutionID: the node's task execution of that attempt."""
+        listed = self.nodes.ListTaskExecutions(
+            task_execution_pb2.TaskExecutionListRequest(
+                node_execution_id=node_id, limit=1, filters=f"eq(retry_attempt,{attempt})"
+            ),
+            "",
         )
+        if not listed.task_executions:
+            raise InvalidArgument(f"no task executions were listed [{node_id}]. Error: <nil>")
+        return listed.task_executions[0].id
