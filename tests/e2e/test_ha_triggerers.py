@@ -23,6 +23,7 @@ from flyte_async_provider.demo.ha import (
     TASKS_PER_RUN,
     HaScenarios,
     ScenarioResult,
+    ha_env,
     summary,
     triggerer_table,
 )
@@ -61,7 +62,7 @@ def ha() -> Iterator[HaScenarios]:
         parallelism=4,
         meter_triggerer_rpcs=True,
         triggerer_env={"PYTHONASYNCIODEBUG": "1"},
-        extra_env={"HA_POLL_INTERVAL": str(POLL_INTERVAL)},
+        extra_env=ha_env(POLL_INTERVAL),
         keep_home=bool(os.environ.get("E2E_KEEP_AIRFLOW_HOME")),
     )
     stack = AirflowStack(settings)

@@ -14,6 +14,7 @@ Every wait is a bounded poll; every load is bounded by N. Nothing here asserts: 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,6 +32,11 @@ DOMAIN = "development"
 NAME_PATTERN = "ha-*"
 FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 LIVE_PHASES = frozenset({"UNDEFINED", "QUEUED", "RUNNING"})
+#: Airflow's default ``[triggerer] triggerer_health_check_threshold``. The stack's own 10 s (quick
+#: takeovers for the single-triggerer tests) is shorter than the heartbeat stalls of two triggerers
+#: ramping up hundreds of triggers on 2 cores (13 s measured): both were then declared dead and swapped
+#: their triggers, a reassignment storm no deployment with the default would see.
+HEALTH_THRESHOLD = 30.0
 TRIGGER_SECONDS_PER_TASK = 0.3  # generous: claim loops, DAG deserialization, submit
 COMPLETE_CHUNK = 250
 
@@ -48,6 +54,14 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.run_ids) * TASKS_PER_RUN
+
+
+def ha_env(poll_interval: float, health_threshold: float = HEALTH_THRESHOLD) -> dict[str, str]:
+    """Extra environment of an HA stack: the DAG's poll interval and the triggerers' health threshold."""
+    return {
+        "HA_POLL_INTERVAL": str(poll_interval),
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(health_threshold),
+    }
 
 
 def execution_name(run_id: str, k: int) -> str:
@@ -83,6 +97,14 @@ class ScenarioResult:
     @property
     def blocked_ours(self) -> int:
         return sum(w.logs.slow_ours for w in self.whole.values())
+
+
+#: What the trigger logs when Airflow cancels it "by user action" (on_kill) ...
+USER_ACTION_CANCEL = "Trigger cancelled by user action"
+#: ... and what ours logs when the task was in fact still deferred (apache/airflow PR #73454).
+GUARD_HELD = "cancelled but the task is still deferred (reassigned trigger)"
+#: Airflow's line when a triggerer starts running a trigger.
+TRIGGER_START = re.compile(r"\(ID \d+\) starting\"")
 
 
 class HaScenarios:
@@ -138,7 +160,7 @@ class HaScenarios:
                 order_by="id",
             )
             items: list[dict[str, Any]] = page["task_instances"]
-            out.extend(ti for ti in items if str(ti["run_id"]).startswith(f"{batch.prefix}-r"))
+            out.extend(ti for ti in items if str(ti["dag_run_id"]).startswith(f"{batch.prefix}-r"))
             offset += len(items)
             if not items or offset >= int(page.get("total_entries", 0)):
                 return out
@@ -146,7 +168,7 @@ class HaScenarios:
     def holders(self, batch: Batch) -> dict[TaskRef, str | None]:
         """Deferred task -> the triggerer component holding its trigger (``None``: nobody)."""
         return {
-            (str(ti["run_id"]), str(ti["task_id"])): self.stack.triggerer_of(ti)
+            (str(ti["dag_run_id"]), str(ti["task_id"])): self.stack.triggerer_of(ti)
             for ti in self.task_instances(batch)
             if ti["state"] == "deferred"
         }
@@ -220,6 +242,18 @@ class HaScenarios:
         result.calls = dict(counters)
         result.succeeded_calls = dict(self.emulator.success_counters())
         result.whole = self.watch.since(started)
+        result.notes.update(self.trigger_log_counts(batch))
+
+    def trigger_log_counts(self, batch: Batch) -> dict[str, int]:
+        """How often the batch's triggers (re)started, got a user-action cancel, and kept the execution."""
+        root = self.stack.home / "logs" / f"dag_id={DAG_ID}"
+        counts = {"trigger_runs": 0, "user_action_cancels": 0, "reassigned_cancels_kept_running": 0}
+        for path in root.glob(f"run_id={batch.prefix}-r*/task_id=*/attempt=*.trigger.*.log"):
+            text = path.read_text(errors="replace")
+            counts["trigger_runs"] += len(TRIGGER_START.findall(text))
+            counts["user_action_cancels"] += text.count(USER_ACTION_CANCEL)
+            counts["reassigned_cancels_kept_running"] += text.count(GUARD_HELD)
+        return counts
 
     def _watched(self, result: ScenarioResult, batch: Batch, t0: float) -> dict[TaskRef, str | None]:
         held = self.wait_watched(batch)
@@ -404,6 +438,7 @@ def triggerer_table(result: ScenarioResult) -> list[dict[str, Any]]:
                 "rpc_total": whole.rpc_calls if whole else 0,
                 "blocked": whole.logs.blocked if whole else 0,
                 "slow_ours": whole.logs.slow_ours if whole else 0,
+                "slow_ours_minor": whole.logs.slow_ours_minor if whole else 0,
                 "slow_other": whole.logs.slow_other if whole else 0,
                 "alive": whole.alive if whole else False,
             }
