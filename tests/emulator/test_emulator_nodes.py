@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -251,3 +252,28 @@ def test_task_executions_and_their_data(
     with pytest.raises(grpc.RpcError) as err:
         admin.ListTaskExecutions(task_execution_pb2.TaskExecutionListRequest(limit=10))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_real_runs_get_node_executions_from_the_same_record(
+    flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator],
+) -> None:
+    from flytekit.configuration import Config, PlatformConfig
+    from flytekit.remote import FlyteRemote
+
+    emu = flyte_admin_emulator_factory(run_code=True, default_advance=Advance.after_seconds(0), run_workers=1)
+    config = Config(platform=PlatformConfig(endpoint=emu.grpc_endpoint, insecure=True))
+    remote = FlyteRemote(config, default_project=PROJECT, default_domain=DOMAIN)
+    lp = remote.fetch_launch_plan(name=LAUNCH_PLAN)
+    good = remote.execute(lp, inputs={"seed": 42}, execution_name="real-ok")
+    bad = remote.execute(lp, inputs={"test_split_ratio": 1.5}, execution_name="real-bad")
+    good = remote.sync(remote.wait(good, timeout=120, poll_interval=0.1), sync_nodes=True)
+    assert list(good.node_executions) == ["start-node", "n0", "n1", "end-node"]
+    assert good.node_executions["n1"].outputs["accuracy"] == good.outputs["accuracy"]  # computed by the run
+
+    bad = remote.sync(remote.wait(bad, timeout=120, poll_interval=0.1), sync_nodes=True)
+    assert list(bad.node_executions) == ["start-node", "n0"]  # fit_and_score never started
+    failed = bad.node_executions["n0"]  # the task that raised, as flytekit's error names it
+    assert NodePhase.Name(failed.closure.phase) == "FAILED"
+    assert len(failed.closure.error.message.encode()) <= 100  # listed: trimmed, as flyteadmin lists it
+    (attempt,) = failed.task_executions  # fetched with GetTaskExecution: the whole message
+    assert "test_split_ratio must be within (0, 1)" in attempt.closure.error.message

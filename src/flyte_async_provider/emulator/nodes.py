@@ -9,8 +9,10 @@ get the same node executions. The derivation is a pure function of ``RunState``:
 - RUNNING (and ABORTING): start-node SUCCEEDED, the first level of nodes RUNNING;
 - SUCCEEDING/SUCCEEDED: every node SUCCEEDED, then end-node; the running time is split evenly between
   the topological levels of the workflow;
-- FAILING/FAILED, TIMED_OUT: every node SUCCEEDED but the last one (in topological order), which ends
-  as the workflow did (FAILED with the execution's error, or TIMED_OUT); no end-node;
+- FAILING/FAILED, TIMED_OUT: one node ends as the workflow did (FAILED with the execution's error, or
+  TIMED_OUT): the task flytekit names in the error (a real run's), else the last node in topological
+  order; the levels before it SUCCEEDED, its own level's other nodes too, later ones never started;
+  no end-node;
 - ABORTED: the nodes that were RUNNING are ABORTED.
 
 A recovered execution (``mode=RECOVERED``) shows the nodes its source execution completed as
@@ -20,6 +22,7 @@ type; node inputs are resolved from their bindings. Launch-plan nodes (child exe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -122,9 +125,12 @@ def derive(
     runs = [NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start, inputs=run.inputs)]
     runs[0].outputs = run.inputs
     by_id: dict[str, NodeRun] = {START_NODE: runs[0]}
-    last = nodes[-1].node.id if nodes else None
+    last = _failing_node(run, nodes)
+    stop_level = next((n.level for n in nodes if n.node.id == last), levels)
     for n in nodes:
         begin = start + (n.level - 1) * step
+        if end is not None and run.phase not in (SUCCEEDING, SUCCEEDED) and n.level > stop_level:
+            continue  # downstream of the node that failed: never started
         if end is None:  # still running (or aborting): only the first level has started
             if n.level != 1:
                 continue
@@ -160,6 +166,26 @@ def _activity_end(run: RunState) -> float | None:
     if run.phase in (SUCCEEDED, FAILED, TIMED_OUT) and run.started_at is not None:
         return run.started_at + (run.duration or 0.0)
     return None  # RUNNING, ABORTING, ABORTED (aborted nodes end where they were)
+
+
+_FLYTEKIT_FAILURE = re.compile(r"Error encountered while executing '([^']+)'")
+
+
+def _failing_node(run: RunState, nodes: list[_Node]) -> str | None:
+    """The node a failure is put on: the task flytekit names in the error, else the last node.
+
+    A real run's error says ``Error encountered while executing '<task name>'``; the task is matched
+    by its last dotted part (the registered module path may differ from the one that ran).
+    """
+    if not nodes:
+        return None
+    named = _FLYTEKIT_FAILURE.findall(run.error[1]) if run.error else []
+    if named:
+        short = named[-1].rsplit(".", 1)[-1]
+        for n in nodes:
+            if n.task is not None and n.task.id.name.rsplit(".", 1)[-1] == short:
+                return str(n.node.id)
+    return str(nodes[-1].node.id)
 
 
 def _ended_phase(run: RunState, is_last: bool) -> tuple[int, tuple[str, str, str] | None]:
