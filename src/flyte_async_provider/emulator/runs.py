@@ -91,6 +91,7 @@ class RunPool:
         self._jobs: dict[ExecutionKey, _Job] = {}
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._processes: set[subprocess.Popen[bytes]] = set()
         self.started_processes = 0
 
     # -- API for the backend --------------------------------------------------------------------------
@@ -125,6 +126,11 @@ class RunPool:
         if process is not None:
             process.kill()
         return True
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live worker processes (running or waiting for a run)."""
+        with self._lock:
+            return sorted(p.pid for p in self._processes if p.poll() is None)
 
     def active(self) -> int:
         """Runs queued or running."""
@@ -164,7 +170,7 @@ class RunPool:
                 self._run(job, process, conn)
         finally:
             if worker is not None:
-                _stop(*worker)
+                self._stop(*worker)
 
     def _start_worker(self) -> tuple[subprocess.Popen[bytes], _Channel]:
         """A fresh ``python -m …runworker`` with two pipes of its own (not multiprocessing's spawn,
@@ -186,18 +192,19 @@ class RunPool:
             os.close(from_child_w)
         with self._lock:
             self.started_processes += 1
+            self._processes.add(process)
         return process, _Channel(from_child_r, to_child_w)
 
     def _run(self, job: _Job, process: subprocess.Popen[bytes], conn: _Channel) -> None:
         with self._lock:
             if job.cancelled:
-                _stop(process, conn)
+                self._stop(process, conn)
                 return
             job.process = process
         try:
             result = self._drive(job, process, conn)
         finally:
-            _stop(process, conn)
+            self._stop(process, conn)
             with self._lock:
                 still_ours = self._jobs.get(job.key) is job
                 if still_ours:
@@ -242,6 +249,11 @@ class RunPool:
         except (EOFError, OSError):
             return None
         return message
+
+    def _stop(self, process: subprocess.Popen[bytes], conn: _Channel) -> None:
+        _stop(process, conn)
+        with self._lock:
+            self._processes.discard(process)
 
     def _finish(self, key: ExecutionKey, result: RunResult) -> None:
         if self.listener is not None:

@@ -1,0 +1,294 @@
+"""Real runs: unmodified pyflyte registers (fast) and runs a workflow file on the emulator, which runs it.
+
+``pyflyte`` is the venv's own command, in a subprocess, configured for the emulator on 127.0.0.1
+(insecure). The emulator runs the code with flytekit's local execution in its worker processes: the
+outputs are computed, a raising task fails the execution with flytekit's error, Terminate and the
+time limit stop the process, and stopping the emulator leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flyteidl.admin import execution_pb2
+
+from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
+from flyte_async_provider.phases import ExecutionPhase
+from support.flyte import DOMAIN, PROJECT
+from support.waits import wait_for
+
+PYFLYTE = str(Path(sys.executable).with_name("pyflyte"))
+WORKFLOWS = textwrap.dedent(
+    """
+    import time
+
+    from flytekit import task, workflow
+
+
+    @task
+    def double(x: int) -> int:
+        return x * 2
+
+
+    @task
+    def check(x: int) -> int:
+        if x > 10:
+            raise ValueError(f"x={x} is too large")
+        return x
+
+
+    @task
+    def nap(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+
+    @workflow
+    def doubled_twice(x: int = 1) -> int:
+        return double(x=double(x=x))
+
+
+    @workflow
+    def checked(x: int) -> int:
+        return check(x=double(x=x))
+
+
+    @workflow
+    def napping(seconds: float) -> float:
+        return nap(seconds=seconds)
+    """
+)
+TERMINAL = {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.ABORTED, ExecutionPhase.TIMED_OUT}
+
+
+@pytest.fixture
+def emu(flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator]) -> FlyteAdminEmulator:
+    """Real runs on by default; phases step quickly until the run decides."""
+    return flyte_admin_emulator_factory(
+        register_example=False, run_code=True, default_advance=Advance.after_seconds(0.05)
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path, emu: FlyteAdminEmulator) -> Iterator[Path]:
+    """A directory with the workflow file and a flytekit config pointing at the emulator."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "flows.py").write_text(WORKFLOWS)
+    (tmp_path / "config.yaml").write_text(
+        f"admin:\n  endpoint: dns:///{emu.grpc_endpoint}\n  insecure: true\n"
+    )
+    return root
+
+
+def pyflyte(project: Path, *args: str, timeout: float = 180.0) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "PYTHONPATH"))}
+    result = subprocess.run(
+        [PYFLYTE, "--config", str(project.parent / "config.yaml"), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"pyflyte {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def finished(emu: FlyteAdminEmulator, name: str, timeout: float = 120.0) -> execution_pb2.Execution:
+    def done() -> execution_pb2.Execution | None:
+        execution = emu.execution(PROJECT, DOMAIN, name)
+        return execution if ExecutionPhase(execution.closure.phase) in TERMINAL else None
+
+    return wait_for(done, timeout=timeout, interval=0.05, what=f"execution {name} to end")
+
+
+def test_fast_register_run_remote_and_fetch_a_computed_output(emu: FlyteAdminEmulator, project: Path) -> None:
+    out = pyflyte(
+        project, "register", "--project", PROJECT, "--domain", DOMAIN, "--version", "v1", "flows.py"
+    )
+    assert "Successfully registered" in out
+    assert emu.success_counters()["CreateUploadLocation"] == 1  # the fast-registration archive
+    archives = list(emu.state.blobs.root.rglob("fast*.tar.gz"))
+    assert len(archives) == 1
+
+    pyflyte(project, "run", "--remote", "--name", "doubled-1", "flows.py", "doubled_twice", "--x", "5")
+    execution = finished(emu, "doubled-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED
+    outputs = emu.backend.get_execution_data(execution.id).full_outputs
+    assert outputs.literals["o0"].scalar.primitive.integer == 20  # (5 * 2) * 2, computed by the tasks
+
+    url = f"flyte://v1/{PROJECT}/{DOMAIN}/doubled-1/end-node/o/o0"
+    fetched = pyflyte(project, "fetch", url)
+    assert re.search(r"│ 20 +│", fetched), fetched  # pyflyte prints the literal in a panel
+    assert emu.success_counters()["GetData"] == 1
+
+
+def test_a_raising_task_fails_the_execution_with_flytekits_error(
+    emu: FlyteAdminEmulator, project: Path
+) -> None:
+    pyflyte(project, "run", "--remote", "--name", "checked-1", "flows.py", "checked", "--x", "7")
+    execution = finished(emu, "checked-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.FAILED
+    error = execution.closure.error
+    assert error.code == "USER:RuntimeError"  # flytekit's FlyteUserRuntimeException code for a ValueError
+    assert error.kind == error.USER
+    assert "ValueError" in error.message
+    assert "x=14 is too large" in error.message
+
+
+def _register_in_process(emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow file registered in-process, code importable from sys.path (as with --register)."""
+    from flyte_async_provider.emulator.registration import compile_workflow, register_in_backend
+
+    code = tmp_path / "inproc"
+    code.mkdir(exist_ok=True)
+    (code / "napflows.py").write_text(WORKFLOWS)
+    monkeypatch.syspath_prepend(str(code))
+    import napflows
+
+    for workflow in (napflows.napping, napflows.doubled_twice):
+        register_in_backend(emu.backend, compile_workflow(workflow, PROJECT, DOMAIN, "v1"))
+
+
+def _create(emu: FlyteAdminEmulator, name: str, launch_plan: str, **inputs: Any) -> None:
+    from support.admin_rpc import create_request, lp_id
+
+    emu.backend.create_execution(create_request(name, lp_id(launch_plan), **inputs))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_terminate_kills_the_running_process(
+    emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _register_in_process(emu, tmp_path, monkeypatch)
+    _create(emu, "nap-1", "napflows.napping", seconds=600.0)
+    wait_for(
+        lambda: emu.execution(PROJECT, DOMAIN, "nap-1").closure.phase == ExecutionPhase.RUNNING,
+        timeout=60,
+        what="the run to start computing",
+    )
+    before = set(emu.runs.worker_pids())
+    emu.terminate(PROJECT, DOMAIN, "nap-1", cause="enough")
+    execution = finished(emu, "nap-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.ABORTED
+    assert execution.closure.abort_metadata.cause == "enough"
+    assert emu.runs.active() == 0
+    wait_for(
+        lambda: len(before - set(emu.runs.worker_pids())) == 1, timeout=10, what="the run's process to end"
+    )
+    (killed,) = before - set(emu.runs.worker_pids())
+    wait_for(lambda: not _alive(killed), timeout=10, what=f"process {killed} to be gone")
+
+
+def test_time_limit_ends_the_run_as_timed_out(
+    flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = flyte_admin_emulator_factory(
+        register_example=False, run_code=True, run_time_limit=1.0, run_workers=1
+    )
+    _register_in_process(emu, tmp_path, monkeypatch)
+    _create(emu, "nap-2", "napflows.napping", seconds=600.0)
+    execution = finished(emu, "nap-2")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.TIMED_OUT
+    assert emu.runs.active() == 0
+
+
+def test_scripted_rules_win_over_real_runs(
+    emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _register_in_process(emu, tmp_path, monkeypatch)
+    emu.script(
+        Outcome.fail("scripted", code="USER:Scripted"), Advance.after_seconds(0), name_pattern="scripted-*"
+    )
+    _create(emu, "scripted-1", "napflows.doubled_twice", x=3)
+    execution = finished(emu, "scripted-1")
+    assert execution.closure.error.message == "scripted"
+    assert emu.runs.started_processes == 0  # nothing ran
+
+
+def test_run_per_rule_with_the_example_and_the_control_api(flyte_admin_emulator: FlyteAdminEmulator) -> None:
+    """Opt in per launch plan on a default emulator; the bundled example's code really runs."""
+    from support.flyte import LAUNCH_PLAN
+
+    flyte_admin_emulator.script(Outcome.run(), launch_plan=LAUNCH_PLAN)
+    _create(flyte_admin_emulator, "example-1", LAUNCH_PLAN, seed=5)
+    execution = finished(flyte_admin_emulator, "example-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED
+    outputs = flyte_admin_emulator.backend.get_execution_data(execution.id).full_outputs
+    import random
+
+    expected = round(0.70 + 0.1 * random.Random(5).random() + int(768 * (1 - 0.33)) / 1e5, 4)
+    assert outputs.literals["accuracy"].scalar.primitive.float_value == expected
+    assert outputs.literals["n_estimators"].scalar.primitive.integer == 100
+
+
+def test_a_workflow_whose_code_cannot_run_here_fails_with_a_system_error(emu: FlyteAdminEmulator) -> None:
+    """A task type that needs its own backend (here: a raw container task) is not run."""
+    from flyteidl.admin import launch_plan_pb2, task_pb2, workflow_pb2
+    from flyteidl.core import interface_pb2, tasks_pb2
+    from flyteidl.core import workflow_pb2 as core_workflow_pb2
+
+    from support.admin_rpc import lp_id
+
+    task_id = lp_id("containers.echo")
+    task_id.resource_type = 1
+    template = tasks_pb2.TaskTemplate(id=task_id, type="raw-container")
+    template.container.image = "alpine"
+    emu.backend.entities.create_task(
+        task_pb2.TaskCreateRequest(id=task_id, spec=task_pb2.TaskSpec(template=template))
+    )
+    wf_id = lp_id("containers.wf")
+    wf_id.resource_type = 2
+    wf = core_workflow_pb2.WorkflowTemplate(id=wf_id, interface=interface_pb2.TypedInterface())
+    wf.nodes.add(id="n0").task_node.reference_id.CopyFrom(task_id)
+    emu.backend.entities.create_workflow(
+        workflow_pb2.WorkflowCreateRequest(id=wf_id, spec=workflow_pb2.WorkflowSpec(template=wf))
+    )
+    emu.backend.entities.create_launch_plan(
+        launch_plan_pb2.LaunchPlanCreateRequest(
+            id=lp_id("containers.wf"), spec=launch_plan_pb2.LaunchPlanSpec(workflow_id=wf_id)
+        )
+    )
+    _create(emu, "container-1", "containers.wf")
+    execution = finished(emu, "container-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.FAILED
+    assert execution.closure.error.code == "SYSTEM:NotRunnable"
+    assert "raw-container" in execution.closure.error.message
+    assert emu.runs.started_processes == 0
+
+
+def test_stopping_the_emulator_leaves_no_process_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = FlyteAdminEmulator(register_example=False, run_code=True, run_workers=2)
+    emu.start_in_thread()
+    try:
+        _register_in_process(emu, tmp_path, monkeypatch)
+        _create(emu, "nap-3", "napflows.napping", seconds=600.0)
+        wait_for(lambda: len(emu.runs.worker_pids()) == 2, timeout=60, what="both workers to start")
+        pids = emu.runs.worker_pids()
+    finally:
+        emu.stop_in_thread()
+    assert emu.runs.worker_pids() == []
+    for pid in pids:
+        wait_for(lambda pid=pid: not _alive(pid), timeout=10, what=f"process {pid} to be gone")  # type: ignore[misc]
+    assert not emu.state.blobs.root.exists()  # the temporary blob store is removed too
