@@ -277,3 +277,25 @@ def test_real_runs_get_node_executions_from_the_same_record(
     assert len(failed.closure.error.message.encode()) <= 100  # listed: trimmed, as flyteadmin lists it
     (attempt,) = failed.task_executions  # fetched with GetTaskExecution: the whole message
     assert "test_split_ratio must be within (0, 1)" in attempt.closure.error.message
+
+
+def test_nodes_launched_by_a_task_are_none_and_an_unknown_task_execution_is_not_found(
+    flyte_admin_emulator: FlyteAdminEmulator, admin: admin_pb2_grpc.AdminServiceStub
+) -> None:
+    flyte_admin_emulator.set_default(Outcome.succeed(), Advance.after_seconds(0))
+    create(admin, "static")
+    (attempt,) = admin.ListTaskExecutions(
+        task_execution_pb2.TaskExecutionListRequest(node_execution_id=node_id("static", "n1"), limit=1)
+    ).task_executions
+    request = node_execution_pb2.NodeExecutionForTaskListRequest(task_execution_id=attempt.id, limit=10)
+    assert list(admin.ListNodeExecutionsForTask(request).node_executions) == []
+    request.task_execution_id.node_execution_id.node_id = "n0"  # n0 ran another task
+    with pytest.raises(grpc.RpcError) as err:
+        admin.ListNodeExecutionsForTask(request)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    request.limit = 0
+    with pytest.raises(grpc.RpcError) as err:
+        admin.ListNodeExecutionsForTask(request)
+    assert (
+        err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    )  # the limit is checked before the lookup, as flyteadmin

@@ -48,6 +48,15 @@ def _check_node_id(ident: identifier_pb2.NodeExecutionIdentifier) -> None:
     _check_execution_id(ident.execution_id)
 
 
+def _check_task_id(ident: identifier_pb2.TaskExecutionIdentifier) -> None:
+    _check_node_id(ident.node_execution_id)
+    if not ident.HasField("task_id"):
+        raise InvalidArgument("missing task_id")
+    for part in ("project", "domain", "name", "version"):
+        if not getattr(ident.task_id, part):
+            raise InvalidArgument(f"missing {part}")
+
+
 def _task_key(ident: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
     return (ident.project, ident.domain, ident.name, ident.version)
 
@@ -145,12 +154,7 @@ class NodeExecutionsImpl:
         )
 
     def _task(self, ident: identifier_pb2.TaskExecutionIdentifier) -> tuple[RunState, NodeRun]:
-        _check_node_id(ident.node_execution_id)
-        if not ident.HasField("task_id"):
-            raise InvalidArgument("missing task_id")
-        for part in ("project", "domain", "name", "version"):
-            if not getattr(ident.task_id, part):
-                raise InvalidArgument(f"missing {part}")
+        _check_task_id(ident)
         try:
             run, node = self._node(ident.node_execution_id)
         except NotFound:
@@ -225,6 +229,16 @@ class NodeExecutionsImpl:
         )
         listed = [task_execution_proto(run, n) for run, n in page]
         return task_execution_pb2.TaskExecutionList(task_executions=listed, token=token)
+
+    def ListNodeExecutionsForTask(
+        self, req: node_execution_pb2.NodeExecutionForTaskListRequest, principal: str
+    ) -> node_execution_pb2.NodeExecutionList:
+        """Nodes a task launched (dynamic tasks): the task execution must exist; it launched none."""
+        _check_task_id(req.task_execution_id)
+        if req.limit <= 0:
+            raise InvalidArgument("invalid value for limit")
+        self._task(req.task_execution_id)
+        return node_execution_pb2.NodeExecutionList()
 
     def GetTaskExecution(
         self, req: task_execution_pb2.TaskExecutionGetRequest, principal: str
