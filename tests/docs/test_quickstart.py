@@ -186,3 +186,16 @@ def test_step_6_names_the_password_file_airflow_writes_and_copies_the_run_id_fro
     assert f"$AIRFLOW_HOME/{Path(SimpleAuthManager.get_generated_password_file()).name}" in QUICKSTART
     assert "airflow dags trigger example_flyte -o json" in _commands()
     assert "**Details** tab has the **Flyte Console** button" in QUICKSTART
+
+
+def test_the_connection_check_prints_what_the_doc_shows(
+    quickstart_emulator: FlyteAdminEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte_async_provider.hooks.flyte import FlyteHook
+
+    (command,) = [c for c in _commands() if "test_connection()" in c]
+    shown = QUICKSTART.split(command, 1)[1].split("\n# ", 1)[1].split("\n", 1)[0]
+    conn = _documented_connection_for(quickstart_emulator)
+    monkeypatch.setenv("AIRFLOW_CONN_FLYTE_DEFAULT", json.dumps(conn))
+    doc_port = str(_documented_connection()["port"])
+    assert str(FlyteHook().test_connection()) == shown.replace(doc_port, str(quickstart_emulator.grpc_port))
