@@ -103,6 +103,28 @@ async def aget_connection(conn_id: str) -> Connection:
     return await asyncio.to_thread(BaseHook.get_connection, conn_id)
 
 
+def connection_from_metadata_db(conn_id: str) -> Connection | None:
+    """The connection as stored in Airflow's database, for code run outside any Airflow process.
+
+    Airflow 3's task SDK lookup (``BaseHook.get_connection``) reads the database only through a task's
+    supervisor or a server process; in a Python shell it sees environment variables and secrets
+    backends only, so a connection saved in the UI "isn't defined" there. Outside those processes the
+    core model reads the database directly. Inside them this returns None (their lookup is the truth).
+    """
+    import os
+    import sys
+
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    if getattr(runner, "SUPERVISOR_COMMS", None) is not None or os.environ.get("_AIRFLOW_PROCESS_CONTEXT"):
+        return None
+    try:
+        from airflow.models.connection import Connection as StoredConnection
+
+        return StoredConnection.get_connection_from_secrets(conn_id)
+    except Exception:
+        return None
+
+
 async def atask_is_deferred(dag_id: str, task_id: str, run_id: str, map_index: int) -> bool | None:
     """Whether the triggerer's supervisor says the task instance is deferred; None without one.
 
@@ -161,6 +183,7 @@ __all__ = [
     "apush_xcom",
     "atask_is_deferred",
     "conf",
+    "connection_from_metadata_db",
     "has_task_success_listeners",
     "serialized_task_of",
     "trigger_on_kill_is_called",

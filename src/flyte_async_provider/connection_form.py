@@ -100,8 +100,8 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "console_endpoint",
         "Console URL",
         "Base URL of the Flyte console for links (default: the admin host). With the emulator: its HTTP "
-        "address, e.g. http://127.0.0.1:8089.",
-        examples=("https://flyte.example.com", "http://127.0.0.1:8089"),
+        "address, e.g. http://127.0.0.1:8090.",
+        examples=("https://flyte.example.com", "http://127.0.0.1:8090"),
     ),
     ExtraField(
         "max_admin_calls_per_second",

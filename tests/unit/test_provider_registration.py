@@ -121,7 +121,7 @@ def test_airflow_api_server_serves_the_connection_form() -> None:
         # String extras carry examples: the UI's suggestions and placeholder hint, like the standard fields'.
         strings = [f.name for f in connection_form.EXTRA_FIELDS if f.type == "string" and not f.choices]
         assert [n for n in strings if not extra[n]["schema"].get("examples")] == []
-        assert "http://127.0.0.1:8089" in extra["console_endpoint"]["schema"]["examples"]
+        assert "http://127.0.0.1:8090" in extra["console_endpoint"]["schema"]["examples"]
 
 
 @pytest.mark.slow

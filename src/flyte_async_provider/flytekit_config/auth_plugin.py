@@ -10,6 +10,7 @@ clearly instead), ``token_endpoint`` and ``authorization_metadata_key`` override
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -23,10 +24,28 @@ def plugin_name(config: FlyteConnectionConfig) -> str:
     return PLUGIN_PREFIX + hashlib.sha256(config.channel_key.encode()).hexdigest()[:16]
 
 
+class _QuietPluginLookup(logging.Filter):
+    """Drop flytekit's INFO line naming our plugin ("Using registered auth plugin 'airflow-flyte-...'").
+
+    flytekit logs it on the root logger every time a client is built, so it opened every task log with
+    a cryptic digest. Only records of exactly that message about our own plugins are dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not message.startswith(f"Using registered auth plugin '{PLUGIN_PREFIX}")
+
+
+_QUIET = _QuietPluginLookup()
+
+
 def register(config: FlyteConnectionConfig) -> str:
     """Register (idempotently) the authenticator factory for ``config``; return the auth_mode to use."""
     from flytekit.clients.auth_helper import register_authenticator_plugin
 
+    root = logging.getLogger()
+    if _QUIET not in root.filters:
+        root.addFilter(_QUIET)
     name = plugin_name(config)
     register_authenticator_plugin(name, lambda cfg, store: build_authenticator(config, cfg, store))
     return name

@@ -117,9 +117,16 @@ class FlyteHook(BaseHook):
         try:
             conn = self.get_connection(self.flyte_conn_id)
         except Exception as exc:
-            raise FlyteConfigError(
-                f"Flyte connection {self.flyte_conn_id!r} could not be loaded: {type(exc).__name__}: {exc}"
-            ) from exc
+            from flyte_async_provider._compat import connection_from_metadata_db
+
+            # A Python shell: Airflow's own lookup does not read the database there (see the function).
+            stored = connection_from_metadata_db(self.flyte_conn_id)
+            if stored is None:
+                raise FlyteConfigError(
+                    f"Flyte connection {self.flyte_conn_id!r} could not be loaded: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            conn = stored
         return parse_connection(conn)
 
     @property
