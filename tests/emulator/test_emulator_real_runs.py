@@ -292,3 +292,45 @@ def test_stopping_the_emulator_leaves_no_process_running(
     for pid in pids:
         wait_for(lambda pid=pid: not _alive(pid), timeout=10, what=f"process {pid} to be gone")  # type: ignore[misc]
     assert not emu.state.blobs.root.exists()  # the temporary blob store is removed too
+
+
+def test_a_single_task_execution_runs_the_task(flyte_admin_emulator: FlyteAdminEmulator) -> None:
+    """What ``FlyteOperator(task_name=...)`` launches: the task, loaded as pyflyte-execute loads it."""
+    from support.admin_rpc import create_request, lp_id
+
+    task = "ml_training.pima_diabetes.diabetes.split_traintest_dataset"
+    flyte_admin_emulator.script(Outcome.run(), launch_plan=task)
+    task_id = lp_id(task)
+    task_id.resource_type = 1  # TASK
+    flyte_admin_emulator.backend.create_execution(create_request("split-1", task_id, test_split_ratio=0.25))
+    execution = finished(flyte_admin_emulator, "split-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED
+    outputs = flyte_admin_emulator.backend.get_execution_data(execution.id).full_outputs
+    assert outputs.literals["o0"].scalar.primitive.integer == 576  # int(768 * 0.75)
+
+    flyte_admin_emulator.backend.create_execution(create_request("split-2", task_id, test_split_ratio=1.5))
+    failed = finished(flyte_admin_emulator, "split-2")
+    assert ExecutionPhase(failed.closure.phase) == ExecutionPhase.FAILED
+    assert "test_split_ratio must be within (0, 1)" in failed.closure.error.message
+
+
+def test_an_unfinished_run_starts_again_after_a_restart(
+    flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = str(tmp_path / "emu.db")
+    first = flyte_admin_emulator_factory(
+        register_example=False, db_path=db, default_outcome=Outcome.run(), run_workers=1
+    )
+    _register_in_process(first, tmp_path, monkeypatch)
+    _create(first, "busy-1", "napflows.napping", seconds=600.0)  # holds the only worker
+    _create(first, "again-1", "napflows.doubled_twice", x=4)  # queued behind it
+    assert ExecutionPhase(first.execution(PROJECT, DOMAIN, "again-1").closure.phase) not in TERMINAL
+    first.stop_in_thread()  # the emulator stops mid-run: both runs are lost
+
+    second = flyte_admin_emulator_factory(register_example=False, db_path=db, default_outcome=Outcome.run())
+    execution = finished(second, "again-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED
+    outputs = second.backend.get_execution_data(execution.id).full_outputs
+    assert outputs.literals["o0"].scalar.primitive.integer == 16

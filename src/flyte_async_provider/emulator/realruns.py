@@ -6,6 +6,7 @@ starts computing, then the terminal phase of the real run (SUCCEEDED with the co
 FAILED with flytekit's error code and message, TIMED_OUT past the time limit). TerminateExecution
 (and ``complete``) kill the run's process. Whatever else an execution does (status reads, lists,
 node executions, persistence) is the plain backend's: a real run only decides when and how it ends.
+A run that had not ended when a persisted emulator stopped starts again when it is restored.
 """
 
 from __future__ import annotations
@@ -29,10 +30,25 @@ class RunningBackend(Backend):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pool: RunPool | None = None
+        self._restarts: list[tuple[ExecutionKey, identifier_pb2.Identifier, bytes]] = []
 
     def attach(self, pool: RunPool) -> None:
+        """Use ``pool`` from now on; runs restored unfinished from a database start again in it."""
         pool.listener = self
         self.pool = pool
+        restarts, self._restarts = self._restarts, []
+        for key, workflow_id, inputs in restarts:
+            pool.submit(key, workflow_id, inputs)
+
+    def restore_execution(self, state: dict[str, Any]) -> None:
+        """A persisted real run that had not ended runs again from the start (as a lost pod would)."""
+        super().restore_execution(state)
+        with self._lock:
+            rec = self._executions[(state["project"], state["domain"])][state["name"]]
+            if rec.outcome.kind == "run" and not rec.terminal and rec.phase != ABORTING:
+                self._restarts.append(
+                    ((rec.project, rec.domain, rec.name), rec.workflow_id, rec.inputs.SerializeToString())
+                )
 
     # -- handing executions to the pool ---------------------------------------------------------------
     def create_execution(
