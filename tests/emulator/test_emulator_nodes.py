@@ -299,3 +299,18 @@ def test_nodes_launched_by_a_task_are_none_and_an_unknown_task_execution_is_not_
     assert (
         err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     )  # the limit is checked before the lookup, as flyteadmin
+
+
+def test_start_node_outputs_the_workflow_inputs_and_end_node_takes_its_outputs(
+    flyte_admin_emulator: FlyteAdminEmulator, admin: admin_pb2_grpc.AdminServiceStub
+) -> None:
+    flyte_admin_emulator.set_default(Outcome.succeed(outputs={"n_estimators": 12}), Advance.after_seconds(0))
+    admin.CreateExecution(create_request("edges", seed=4))
+    get_data = node_execution_pb2.NodeExecutionGetDataRequest
+    start = admin.GetNodeExecutionData(get_data(id=node_id("edges", "start-node")))
+    assert dict(start.full_inputs.literals) == {}
+    assert start.full_outputs.literals["seed"].scalar.primitive.integer == 4
+    assert start.full_outputs.literals["test_split_ratio"].scalar.primitive.float_value == 0.33  # default
+    end = admin.GetNodeExecutionData(get_data(id=node_id("edges", "end-node")))
+    assert end.full_inputs.literals["n_estimators"].scalar.primitive.integer == 12
+    assert end.full_outputs == end.full_inputs

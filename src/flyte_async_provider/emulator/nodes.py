@@ -122,7 +122,9 @@ def derive(
     end = _activity_end(run)
     levels = max((n.level for n in nodes), default=0)
     step = (end - start) / levels if end is not None and levels else 0.0
-    runs = [NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start, inputs=run.inputs)]
+    runs = [
+        NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start)
+    ]  # no inputs; outputs: the workflow inputs
     runs[0].outputs = run.inputs
     by_id: dict[str, NodeRun] = {START_NODE: runs[0]}
     last = _failing_node(run, nodes)
