@@ -122,10 +122,8 @@ def derive(
     end = _activity_end(run)
     levels = max((n.level for n in nodes), default=0)
     step = (end - start) / levels if end is not None and levels else 0.0
-    runs = [
-        NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start)
-    ]  # no inputs; outputs: the workflow inputs
-    runs[0].outputs = run.inputs
+    # start-node has no inputs; its outputs are the workflow inputs
+    runs = [NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start, outputs=run.inputs)]
     by_id: dict[str, NodeRun] = {START_NODE: runs[0]}
     last = _failing_node(run, nodes)
     stop_level = next((n.level for n in nodes if n.node.id == last), levels)
@@ -155,8 +153,9 @@ def derive(
         runs.append(nr)
     if end is not None and run.phase in (SUCCEEDING, SUCCEEDED):
         outputs = run.outputs or literals_pb2.LiteralMap()
-        runs.append(NodeRun(END_NODE, "", levels + 1, len(nodes), N_SUCCEEDED, end, end, end, inputs=outputs))
-        runs[-1].outputs = outputs
+        end_node = NodeRun(END_NODE, "", levels + 1, len(nodes), N_SUCCEEDED, end, end, end, inputs=outputs)
+        end_node.outputs = outputs
+        runs.append(end_node)
     runs.sort(key=lambda r: (r.created_at, r.level, r.order))
     return runs
 
