@@ -314,3 +314,24 @@ def test_start_node_outputs_the_workflow_inputs_and_end_node_takes_its_outputs(
     end = admin.GetNodeExecutionData(get_data(id=node_id("edges", "end-node")))
     assert end.full_inputs.literals["n_estimators"].scalar.primitive.integer == 12
     assert end.full_outputs == end.full_inputs
+
+
+def test_branch_and_sub_workflow_nodes_are_parent_nodes_flytekit_can_sync(
+    flyte_admin_emulator: FlyteAdminEmulator, remote: FlyteRemote
+) -> None:
+    from node_workflows import branching
+
+    from flyte_async_provider.emulator.registration import compile_workflow, register_in_backend
+
+    (name,) = register_in_backend(
+        flyte_admin_emulator.backend, compile_workflow(branching, PROJECT, DOMAIN, "v1")
+    )
+    flyte_admin_emulator.set_default(Outcome.succeed(outputs={"o0": -8}), Advance.after_seconds(0))
+    lp = remote.fetch_launch_plan(name=name)
+    synced = remote.sync(remote.execute(lp, inputs={"x": 2}, execution_name="branchy"), sync_nodes=True)
+    nodes = synced.node_executions
+    assert list(nodes) == ["start-node", "n0", "n1", "n2", "end-node"]
+    assert [nodes[n].metadata.is_parent_node for n in ("n0", "n1", "n2")] == [False, True, True]
+    assert nodes["n1"].subworkflow_node_executions == {}  # no child node executions
+    assert nodes["n2"].outputs["o0"] == -8  # the sub-workflow's output, bound to the workflow's
+    assert synced.outputs["o0"] == -8

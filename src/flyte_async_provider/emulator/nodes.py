@@ -107,6 +107,7 @@ class _Node:
     level: int
     order: int
     task: tasks_pb2.TaskTemplate | None
+    outputs: interface_pb2.VariableMap  # the node's declared outputs (task or sub-workflow interface)
 
 
 def derive(
@@ -202,6 +203,7 @@ def _ordered_nodes(compiled: compiler_pb2.CompiledWorkflowClosure) -> list[_Node
     template = compiled.primary.template
     upstream = {k: set(v.ids) for k, v in compiled.primary.connections.upstream.items()}
     tasks = {_key(t.template.id): t.template for t in compiled.tasks}
+    subs = {_key(w.template.id): w.template for w in compiled.sub_workflows}
     index = {node.id: i for i, node in enumerate(template.nodes)}
     levels: dict[str, int] = {}
 
@@ -228,7 +230,12 @@ def _ordered_nodes(compiled: compiler_pb2.CompiledWorkflowClosure) -> list[_Node
             task = tasks.get(_key(node.task_node.reference_id))
         elif kind == "array_node" and node.array_node.node.task_node.HasField("reference_id"):
             task = tasks.get(_key(node.array_node.node.task_node.reference_id))
-        result.append(_Node(node, kind, level(node.id, frozenset()), index[node.id], task))
+        outputs = task.interface.outputs if task is not None else interface_pb2.VariableMap()
+        if kind == "workflow_node" and node.workflow_node.HasField("sub_workflow_ref"):
+            sub = subs.get(_key(node.workflow_node.sub_workflow_ref))
+            if sub is not None:
+                outputs = sub.interface.outputs
+        result.append(_Node(node, kind, level(node.id, frozenset()), index[node.id], task, outputs))
     result.sort(key=lambda n: (n.level, n.order))
     return result
 
@@ -286,7 +293,7 @@ def _node_outputs(
     n: _Node, workflow_outputs: Iterable[literals_pb2.Binding], run_outputs: literals_pb2.LiteralMap | None
 ) -> literals_pb2.LiteralMap:
     """A node's outputs: the workflow output bound to it when there is one, else a default of its type."""
-    interface = n.task.interface.outputs if n.task is not None else interface_pb2.VariableMap()
+    interface = n.outputs
     bound = {
         b.binding.promise.var: b.var
         for b in workflow_outputs
