@@ -16,8 +16,10 @@ import contextlib
 import logging
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -63,7 +65,8 @@ class _Job:
     plan: RunPlan
     inputs: bytes
     cancelled: bool = False
-    process: Any = None  # the multiprocessing Process running it, once started
+    process: Any = None  # the worker process running it, once started
+    workdir: str | None = None
 
 
 class RunPool:
@@ -91,6 +94,7 @@ class RunPool:
         self._jobs: dict[ExecutionKey, _Job] = {}
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._root: str | None = None  # run directories and the workers' TMPDIR, made on first use
         self._processes: set[subprocess.Popen[bytes]] = set()
         self.started_processes = 0
 
@@ -150,6 +154,19 @@ class RunPool:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            root, self._root = self._root, None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _workspace(self) -> str:
+        """The pool's directory: one directory per run (removed after it) and the workers' TMPDIR,
+        where flytekit writes output files (kept until shutdown, so their URIs stay readable)."""
+        with self._lock:
+            if self._root is None:
+                self._root = tempfile.mkdtemp(prefix="flyte-emulator-runs-")
+                os.mkdir(os.path.join(self._root, "tmp"))
+            return self._root
 
     # -- the slots --------------------------------------------------------------------------------------
     def _slot(self) -> None:
@@ -179,6 +196,7 @@ class RunPool:
         from_child_r, from_child_w = os.pipe()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # what --register imports
+        env["TMPDIR"] = os.path.join(self._workspace(), "tmp")  # flytekit's sandbox: outputs live here
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", _WORKER_MODULE, str(to_child_r), str(from_child_w)],
@@ -205,6 +223,8 @@ class RunPool:
             result = self._drive(job, process, conn)
         finally:
             self._stop(process, conn)
+            if job.workdir is not None:
+                shutil.rmtree(job.workdir, ignore_errors=True)  # the unpacked code, not the outputs
             with self._lock:
                 still_ours = self._jobs.get(job.key) is job
                 if still_ours:
@@ -218,7 +238,9 @@ class RunPool:
         if ready is None or ready[0] != "ready":
             return None if job.cancelled else _crashed(process, "before the run started")
         try:
-            conn.send((job.plan, job.inputs))
+            workdir = tempfile.mkdtemp(prefix="run-", dir=self._workspace())
+            job.workdir = workdir
+            conn.send((job.plan, job.inputs, workdir))
         except OSError:
             return None if job.cancelled else _crashed(process, "before the run started")
         if self.listener is not None:

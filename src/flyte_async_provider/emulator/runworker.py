@@ -18,7 +18,6 @@ import importlib
 import os
 import sys
 import tarfile
-import tempfile
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -33,16 +32,16 @@ def serve(reader: Connection, writer: Connection) -> None:
 
     writer.send(("ready",))
     try:
-        plan, inputs = reader.recv()
+        plan, inputs, workdir = reader.recv()
     except (EOFError, OSError):
         return
-    writer.send(execute(plan, inputs))
+    writer.send(execute(plan, inputs, workdir))
     writer.close()
 
 
-def execute(plan: RunPlan, inputs: bytes) -> Result:
+def execute(plan: RunPlan, inputs: bytes, workdir: str) -> Result:
     try:
-        entity = _load(plan)
+        entity = _load(plan, workdir)
     except Exception as err:  # flytekit's entrypoint: a task that cannot be loaded is a user error
         return _user_error(err)
     try:
@@ -51,8 +50,7 @@ def execute(plan: RunPlan, inputs: bytes) -> Result:
         return _user_error(err)
 
 
-def _load(plan: RunPlan) -> Any:
-    workdir = tempfile.mkdtemp(prefix="flyte-emulator-run-")
+def _load(plan: RunPlan, workdir: str) -> Any:
     for archive in plan.archives:
         with tarfile.open(archive, "r:*") as tar:
             tar.extractall(workdir, filter="data")
