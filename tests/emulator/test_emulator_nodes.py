@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import grpc
@@ -275,6 +276,8 @@ def test_real_runs_get_node_executions_from_the_same_record(
     failed = bad.node_executions["n0"]  # the task that raised, as flytekit's error names it
     assert NodePhase.Name(failed.closure.phase) == "FAILED"
     assert len(failed.closure.error.message.encode()) <= 100  # listed: trimmed, as flyteadmin lists it
+    ended = failed.closure.started_at + failed.closure.duration
+    assert abs(ended - (bad.closure.started_at + bad.closure.duration)) <= timedelta(microseconds=2)
     (attempt,) = failed.task_executions  # fetched with GetTaskExecution: the whole message
     assert "test_split_ratio must be within (0, 1)" in attempt.closure.error.message
 

@@ -122,15 +122,17 @@ def derive(
     start = run.started_at
     end = _activity_end(run)
     levels = max((n.level for n in nodes), default=0)
-    step = (end - start) / levels if end is not None and levels else 0.0
+    failing = _failing_node(run, nodes)
+    succeeded = run.phase in (SUCCEEDING, SUCCEEDED)
+    # the levels that ran share the running time: all of them, or up to the one that failed
+    ran = levels if succeeded else next((n.level for n in nodes if n.node.id == failing), levels)
+    step = (end - start) / ran if end is not None and ran else 0.0
     # start-node has no inputs; its outputs are the workflow inputs
     runs = [NodeRun(START_NODE, "", 0, -1, N_SUCCEEDED, start, start, start, outputs=run.inputs)]
     by_id: dict[str, NodeRun] = {START_NODE: runs[0]}
-    last = _failing_node(run, nodes)
-    stop_level = next((n.level for n in nodes if n.node.id == last), levels)
     for n in nodes:
         begin = start + (n.level - 1) * step
-        if end is not None and run.phase not in (SUCCEEDING, SUCCEEDED) and n.level > stop_level:
+        if end is not None and n.level > ran:
             continue  # downstream of the node that failed: never started
         if end is None:  # still running (or aborting): only the first level has started
             if n.level != 1:
@@ -140,7 +142,7 @@ def derive(
             if run.phase == ABORTED:
                 nr.ended_at = start + (run.duration or 0.0)
         else:
-            phase, error = _ended_phase(run, n.node.id == last)
+            phase, error = _ended_phase(run, n.node.id == failing)
             nr = NodeRun(n.node.id, n.kind, n.level, n.order, phase, begin, begin, begin + step, error)
             nr.task = n.task
         source = (recovered_from or {}).get(n.node.id)
@@ -152,7 +154,7 @@ def derive(
             nr.outputs = copied or _node_outputs(n, compiled.primary.template.outputs, run.outputs)
         by_id[n.node.id] = nr
         runs.append(nr)
-    if end is not None and run.phase in (SUCCEEDING, SUCCEEDED):
+    if end is not None and succeeded:
         outputs = run.outputs or literals_pb2.LiteralMap()
         end_node = NodeRun(END_NODE, "", levels + 1, len(nodes), N_SUCCEEDED, end, end, end, inputs=outputs)
         end_node.outputs = outputs
@@ -190,8 +192,8 @@ def _failing_node(run: RunState, nodes: list[_Node]) -> str | None:
     return str(nodes[-1].node.id)
 
 
-def _ended_phase(run: RunState, is_last: bool) -> tuple[int, tuple[str, str, str] | None]:
-    if not is_last or run.phase in (SUCCEEDING, SUCCEEDED):
+def _ended_phase(run: RunState, is_failing: bool) -> tuple[int, tuple[str, str, str] | None]:
+    if not is_failing or run.phase in (SUCCEEDING, SUCCEEDED):
         return N_SUCCEEDED, None
     if run.phase == TIMED_OUT:
         return N_TIMED_OUT, None
