@@ -286,12 +286,13 @@ def test_stopping_the_emulator_leaves_no_process_running(
         _create(emu, "nap-3", "napflows.napping", seconds=600.0)
         wait_for(lambda: len(emu.runs.worker_pids()) == 2, timeout=60, what="both workers to start")
         pids = emu.runs.worker_pids()
+        blobs = emu.state.blobs.root
     finally:
         emu.stop_in_thread()
     assert emu.runs.worker_pids() == []
     for pid in pids:
         wait_for(lambda pid=pid: not _alive(pid), timeout=10, what=f"process {pid} to be gone")  # type: ignore[misc]
-    assert not emu.state.blobs.root.exists()  # the temporary blob store is removed too
+    assert not blobs.exists()  # the temporary blob store is removed too
 
 
 def test_a_single_task_execution_runs_the_task(flyte_admin_emulator: FlyteAdminEmulator) -> None:

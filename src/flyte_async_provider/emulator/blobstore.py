@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -53,10 +54,21 @@ class BlobStore:
 
     def __init__(self, root: str | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self._owned = root is None
-        self.root = Path(root or tempfile.mkdtemp(prefix="flyte-emulator-blobs-")).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._root = Path(root).resolve() if root else None
+        if self._root is not None:
+            self._root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
         self._clock = clock
+
+    @property
+    def root(self) -> Path:
+        """The directory; a temporary one is made on first use (an emulator that never uses the data
+        proxy leaves nothing behind, even if it is never stopped)."""
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="flyte-emulator-blobs-")).resolve()
+            return self._root
 
     # -- keys and native URLs -----------------------------------------------------------------------
     @staticmethod
@@ -123,8 +135,12 @@ class BlobStore:
 
     def close(self) -> None:
         """Remove the root if this store created it."""
-        if self._owned:
-            shutil.rmtree(self.root, ignore_errors=True)
+        with self._lock:
+            root = self._root if self._owned else None
+            if self._owned:
+                self._root = None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
     # -- signed URLs --------------------------------------------------------------------------------
     def _signature(self, method: str, key: str, expires: int, md5: str) -> str:
