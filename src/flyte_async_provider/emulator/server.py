@@ -194,7 +194,7 @@ class FlyteAdminEmulator(ControlApi):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        self.runs.shutdown()  # kills running and idle worker processes, joins the pool's threads
+        await asyncio.to_thread(self.runs.shutdown)  # kills every worker process, joins the pool's threads
         if self._store is not None:
             self._store.close()
             self._store = None
