@@ -69,9 +69,9 @@ def test_flytekit_upload_file_then_download_through_a_signed_url(
     source.write_bytes(b"hello from flytekit")
     md5_bytes, native_url = remote.upload_file(source)  # what flytekit's fast registration calls
     assert md5_bytes == hashlib.md5(b"hello from flytekit").digest()
-    assert native_url.startswith("file://")
+    assert native_url.startswith(str(flyte_admin_emulator.state.blobs.root) + "/")  # a local path
     assert native_url.endswith("/data.txt")
-    assert Path(native_url[len("file://") :]).read_bytes() == b"hello from flytekit"
+    assert Path(native_url).read_bytes() == b"hello from flytekit"
 
     link = remote.client.get_download_signed_url(native_url)
     assert link.signed_url.startswith(flyte_admin_emulator.http_url + "/blobs/")
@@ -96,7 +96,7 @@ def test_signed_put_checks_the_md5_it_was_signed_for(proxy: dataproxy_pb2_grpc.D
     assert _put(location.signed_url, b"tampered", md5) == 400  # the body does not hash to the header
     assert _put(location.signed_url.replace("signature=", "signature=0"), b"payload", md5) == 403
     assert _put(location.signed_url, b"payload", md5) == 200
-    assert Path(location.native_url[len("file://") :]).read_bytes() == b"payload"
+    assert Path(location.native_url).read_bytes() == b"payload"
 
 
 def test_upload_without_md5_goes_to_a_random_name_under_the_root(

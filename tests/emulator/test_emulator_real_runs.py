@@ -31,6 +31,7 @@ WORKFLOWS = textwrap.dedent(
     import time
 
     from flytekit import task, workflow
+    from flytekit.types.file import FlyteFile
 
 
     @task
@@ -64,6 +65,17 @@ WORKFLOWS = textwrap.dedent(
     @workflow
     def napping(seconds: float) -> float:
         return nap(seconds=seconds)
+
+
+    @task
+    def count_words(f: FlyteFile) -> int:
+        with open(f) as fh:
+            return len(fh.read().split())
+
+
+    @workflow
+    def words(f: FlyteFile) -> int:
+        return count_words(f=f)
     """
 )
 TERMINAL = {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.ABORTED, ExecutionPhase.TIMED_OUT}
@@ -335,3 +347,18 @@ def test_an_unfinished_run_starts_again_after_a_restart(
     assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED
     outputs = second.backend.get_execution_data(execution.id).full_outputs
     assert outputs.literals["o0"].scalar.primitive.integer == 16
+
+
+def test_run_remote_uploads_a_local_file_input_through_the_data_proxy(
+    emu: FlyteAdminEmulator, project: Path
+) -> None:
+    (project / "text.txt").write_text("one two three four")
+    pyflyte(project, "run", "--remote", "--name", "words-1", "flows.py", "words", "--f", "text.txt")
+    execution = finished(emu, "words-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED, (
+        execution.closure.error.message
+    )
+    data = emu.backend.get_execution_data(execution.id)
+    uri = data.full_inputs.literals["f"].scalar.blob.uri
+    assert uri.startswith(f"{emu.state.blobs.root}/")  # uploaded by flytekit to a signed URL
+    assert data.full_outputs.literals["o0"].scalar.primitive.integer == 4

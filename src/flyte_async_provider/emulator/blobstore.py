@@ -2,7 +2,7 @@
 
 Blobs are plain files under one root directory (a temporary one owned by the store unless a directory
 is given), so the emulator's own worker processes and flytekit on the same machine can read them:
-a blob's *native URL* is its ``file://`` URL. Clients that only know the data proxy upload and
+a blob's *native URL* is its absolute path. Clients that only know the data proxy upload and
 download through *signed URLs* on the emulator's HTTP server: an HMAC (per-store random key) over the
 method, key, expiry and, for uploads, the Content-MD5 the upload was signed for. Keys are
 ``project/domain/prefix/filename`` and never leave the root.
@@ -93,15 +93,17 @@ class BlobStore:
         return path
 
     def native_url(self, key: str) -> str:
-        """``file://`` + the path, not percent-encoded: fsspec (flytekit's file access) reads it verbatim."""
-        return f"file://{self.path_of(key)}"
+        """The blob's absolute path. flytekit treats a path as local data and reads it in place; a
+        ``file://`` URL would fail its ``os.path.isfile`` check of FlyteFile inputs."""
+        return str(self.path_of(key))
 
     def key_for_native_url(self, native_url: str) -> str:
         """The key of a native URL of this store (INVALID_ARGUMENT for any other URL)."""
-        prefix = f"file://{self.root}/"
-        if not native_url.startswith(prefix):
+        prefix = f"{self.root}/"
+        path = native_url.removeprefix("file://")
+        if not path.startswith(prefix):
             raise InvalidArgument(f"native_url [{native_url}] is not in the emulator's blob store ({prefix})")
-        key = native_url[len(prefix) :]
+        key = path[len(prefix) :]
         self.path_of(key)
         return key
 
