@@ -362,3 +362,38 @@ def test_run_remote_uploads_a_local_file_input_through_the_data_proxy(
     uri = data.full_inputs.literals["f"].scalar.blob.uri
     assert uri.startswith(f"{emu.state.blobs.root}/")  # uploaded by flytekit to a signed URL
     assert data.full_outputs.literals["o0"].scalar.primitive.integer == 4
+
+
+def test_flyteremote_register_script_then_execute_runs_the_uploaded_code(
+    emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FlyteRemote.register_script`` (what ``pyflyte run --remote`` does) in-process, unmodified."""
+    from datetime import timedelta
+
+    from flytekit.configuration import Config, ImageConfig, PlatformConfig
+    from flytekit.remote import FlyteRemote
+
+    code = tmp_path / "scripted_pkg"
+    code.mkdir()
+    (code / "scriptflows.py").write_text(WORKFLOWS)
+    monkeypatch.syspath_prepend(str(code))
+    import scriptflows
+
+    remote = FlyteRemote(
+        Config(platform=PlatformConfig(endpoint=emu.grpc_endpoint, insecure=True)),
+        default_project=PROJECT,
+        default_domain=DOMAIN,
+    )
+    registered = remote.register_script(
+        scriptflows.doubled_twice,
+        image_config=ImageConfig.auto_default_image(),
+        version="s1",
+        source_path=str(code),
+        module_name="scriptflows",
+    )
+    execution = remote.execute(registered, inputs={"x": 6}, execution_name="script-1")
+    done = finished(emu, execution.id.name)
+    assert ExecutionPhase(done.closure.phase) == ExecutionPhase.SUCCEEDED
+    synced = remote.wait(execution, timeout=timedelta(seconds=30), poll_interval=timedelta(seconds=0.1))
+    assert synced.outputs["o0"] == 24
+    assert emu.success_counters()["CreateUploadLocation"] == 1
