@@ -40,3 +40,14 @@ def test_run_options_set_the_default_outcome_the_rules_and_the_pool(tmp_path: Pa
 def test_without_run_options_nothing_runs_for_real() -> None:
     emu = emulator_from_args(build_parser().parse_args([]))
     assert [r.outcome.kind for r in emu.rules()] == ["succeed"]
+
+
+def test_the_control_client_scripts_real_runs_from_another_process(flyte_admin_emulator: object) -> None:
+    """``Outcome.run()`` travels over the HTTP control API like any outcome (``{"kind": "run"}``)."""
+    from flyte_async_provider.emulator import EmulatorControlClient, FlyteAdminEmulator
+
+    assert isinstance(flyte_admin_emulator, FlyteAdminEmulator)
+    control = EmulatorControlClient(flyte_admin_emulator.http_url)
+    rule = control.script(Outcome.run(), launch_plan="flows.*")
+    assert rule.outcome == Outcome.run()
+    assert flyte_admin_emulator.rules()[0].outcome.kind == "run"
