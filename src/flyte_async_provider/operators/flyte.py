@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from flyte_async_provider._compat import AirflowTaskTimeout, ResumableJobMixin, conf
-from flyte_async_provider.config import DEFAULT_CONN_ID
+from flyte_async_provider.config import DEFAULT_CONN_ID, DEFAULT_POLL_INTERVAL
 from flyte_async_provider.events import deadline_event
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
 from flyte_async_provider.hooks.flyte import FlyteHook, validate_execution_name
@@ -127,7 +127,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         cluster_pool: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 30.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         fetch_outputs: bool = False,
         terminate_on_kill: bool = True,
         finish_on_triggerer: bool = True,
@@ -496,12 +496,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                     state = None
                 if state is not None:
                     if state.phase is not last:
-                        self.log.info(
-                            "Flyte execution %s is %s: %s",
-                            name,
-                            state.phase.name,
-                            self.hook.console_url(name),
-                        )
+                        self.log.info("Flyte execution %s is %s", name, state.phase.name)
                         last = state.phase
                     if state.phase.is_terminal:
                         raise_for_event(self.hook.event_for(state))

@@ -119,6 +119,7 @@ class FlyteSensor(BaseSensorOperator):
         if self.console_url is None:
             self.console_url = self.hook.console_url(self._check_name())
             context["ti"].xcom_push(key=XCOM_CONSOLE_URL_KEY, value=self.console_url)
+            self.log.info("Waiting for Flyte execution %s: %s", self._check_name(), self.console_url)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One status read: done when terminal; a bad end raises (or skips with soft_fail)."""
@@ -126,7 +127,7 @@ class FlyteSensor(BaseSensorOperator):
         self._announce(context)
         state = self.hook.get_execution_state(name)
         if not state.phase.is_terminal:
-            self.log.info("Flyte execution %s is %s: %s", name, state.phase.name, self.console_url)
+            self.log.info("Flyte execution %s is %s", name, state.phase.name)
             return False
         try:
             raise_for_event(self.hook.event_for(state))

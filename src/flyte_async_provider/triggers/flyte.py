@@ -19,6 +19,7 @@ from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEven
 
 from flyte_async_provider._compat import trigger_on_kill_is_called
 from flyte_async_provider.admin._loops import LoopLocal
+from flyte_async_provider.config import DEFAULT_POLL_INTERVAL
 from flyte_async_provider.events import deadline_event, ended_event, event_payload
 from flyte_async_provider.exceptions import (
     FlyteAdminError,
@@ -36,10 +37,12 @@ if TYPE_CHECKING:
 # Termination work outlives the trigger's own task: Airflow 3.3 re-sends the user-action cancel on every
 # triggerer state sync, which would cancel an on_kill() mid-RPC. Strong refs keep the tasks alive.
 _kill_tasks: set[asyncio.Task[None]] = set()
-# The operator checked the status just before deferring, and Airflow 3.3.2 fails a task whose trigger
-# fires before the scheduler has processed the deferral (apache/airflow#67287): wait this long (at most
-# one poll interval) before the first read.
-FIRST_READ_DELAY_SECONDS = 5.0
+# First status read this long after the watch starts (at most one poll interval): soon enough that a
+# user sees the phase at once, late enough that triggers started together share one batched read.
+FIRST_READ_DELAY_SECONDS = 0.5
+# Airflow 3.3.2 fails a task whose trigger fires before the scheduler has processed the deferral
+# (apache/airflow#67287): an event is held until this long after run() started.
+FIRE_NOT_BEFORE_SECONDS = 5.0
 # Set on event loops whose triggerer supervisor has been asked one task-state question (see
 # _prime_supervisor).
 _primed_loops: LoopLocal[str, bool] = LoopLocal()
@@ -74,7 +77,7 @@ class FlyteExecutionTrigger(BaseTrigger):
         project: str,
         domain: str,
         execution_name: str,
-        poll_interval: float = 30.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         deadline: float | None = None,
         terminate_on_kill: bool = True,
         not_found_grace: float = 60.0,
@@ -199,9 +202,11 @@ class FlyteExecutionTrigger(BaseTrigger):
     # ------------------------------------------------------------------ run
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch until terminal, deadline or a non-recoverable error; yield exactly one event."""
-        self._prime_supervisor()
+        started = time.monotonic()
         try:
             payload = await self._watch()
+            hold = min(self.poll_interval, FIRE_NOT_BEFORE_SECONDS)  # tests poll fast and need no hold
+            await asyncio.sleep(max(0.0, started + hold - time.monotonic()))
         except asyncio.CancelledError:
             if self.deadline is not None and time.time() >= self.deadline:
                 # Airflow's own timeout check (start_from_trigger folds execution_timeout into the
@@ -244,8 +249,9 @@ class FlyteExecutionTrigger(BaseTrigger):
                 self.log.info("Cannot push XCom from the trigger (%s): the task resumes on a worker.", exc)
                 return False
         self.log.info(
-            "Flyte execution %s succeeded; the task ends here, without resuming on a worker.",
-            self._execution_ref(),
+            "Flyte execution %s succeeded; the task ends here, without resuming on a worker: %s",
+            self.execution_name,
+            payload.get("console_url", ""),
         )
         return True
 
@@ -270,7 +276,11 @@ class FlyteExecutionTrigger(BaseTrigger):
             url = await self.hook.console_url(self.execution_name)
         except Exception as exc:  # connection missing or malformed: nothing to watch with
             return self._payload("error", message=f"Cannot use connection {self.conn_id!r}: {exc}")
-        self.log.info("Watching Flyte execution %s: %s", self._execution_ref(), url)
+        # The console URL is logged where the execution is first named and at the end, not per line:
+        # Airflow's log viewer does not wrap, and a ~200-character URL hid each line's point.
+        self.log.info(
+            "Watching Flyte execution %s (status every %g s)", self._execution_ref(), self.poll_interval
+        )
         remaining = None if self.deadline is None else self.deadline - time.time()
         try:
             if remaining is not None and remaining <= 0:
@@ -310,10 +320,13 @@ class FlyteExecutionTrigger(BaseTrigger):
         last: ExecutionPhase | None = None
         async with contextlib.aclosing(watch) as statuses:
             async for status in statuses:
+                if last is None:
+                    # After the first read, not before: the supervisor answers one request at a time,
+                    # and its first costs seconds (it builds its API client); the connection lookup
+                    # and first read must not wait behind it.
+                    self._prime_supervisor()
                 if status.phase is not last:
-                    self.log.info(
-                        "Flyte execution %s is %s: %s", self._execution_ref(), status.phase.name, url
-                    )
+                    self.log.info("Flyte execution %s is %s", self.execution_name, status.phase.name)
                     last = status.phase
                 if status.phase.is_terminal:
                     return status

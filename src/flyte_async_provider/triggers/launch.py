@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
+from flyte_async_provider.config import DEFAULT_POLL_INTERVAL
 from flyte_async_provider.exceptions import FlyteAdminError, FlyteConfigError, FlyteProviderError
 from flyte_async_provider.phases import ExecutionPhase, FlyteEventPayload
 from flyte_async_provider.spec.options import LAUNCH_FIELDS, OPTION_FIELDS
@@ -59,7 +60,7 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         inputs: dict[str, Any] | None = None,
         execution_name: str | None = None,
         execution_timeout: float | None = None,
-        poll_interval: float = 30.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         terminate_on_kill: bool = True,
         end_from_trigger: bool = True,
         fetch_outputs: bool = False,
