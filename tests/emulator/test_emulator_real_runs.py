@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from flyteidl.admin import execution_pb2
+from flyteidl.service import admin_pb2_grpc
 
 from flyte_async_provider.emulator import Advance, FlyteAdminEmulator, Outcome
 from flyte_async_provider.phases import ExecutionPhase
+from support.admin_rpc import create_request, ident, lp_id
 from support.flyte import DOMAIN, PROJECT
 from support.waits import wait_for
 
@@ -173,8 +176,6 @@ def _register_in_process(emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: p
 
 
 def _create(emu: FlyteAdminEmulator, name: str, launch_plan: str, **inputs: Any) -> None:
-    from support.admin_rpc import create_request, lp_id
-
     emu.backend.create_execution(create_request(name, lp_id(launch_plan), **inputs))
 
 
@@ -197,7 +198,11 @@ def test_terminate_kills_the_running_process(
         what="the run to start computing",
     )
     before = set(emu.runs.worker_pids())
-    emu.terminate(PROJECT, DOMAIN, "nap-1", cause="enough")
+    with grpc.insecure_channel(emu.grpc_endpoint) as channel:
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        running = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=ident("nap-1")), timeout=5)
+        assert ExecutionPhase(running.closure.phase) == ExecutionPhase.RUNNING  # the loop is not busy
+        stub.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=ident("nap-1"), cause="enough"))
     execution = finished(emu, "nap-1")
     assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.ABORTED
     assert execution.closure.abort_metadata.cause == "enough"
@@ -259,8 +264,6 @@ def test_a_workflow_whose_code_cannot_run_here_fails_with_a_system_error(emu: Fl
     from flyteidl.core import interface_pb2, tasks_pb2
     from flyteidl.core import workflow_pb2 as core_workflow_pb2
 
-    from support.admin_rpc import lp_id
-
     task_id = lp_id("containers.echo")
     task_id.resource_type = 1
     template = tasks_pb2.TaskTemplate(id=task_id, type="raw-container")
@@ -309,8 +312,6 @@ def test_stopping_the_emulator_leaves_no_process_running(
 
 def test_a_single_task_execution_runs_the_task(flyte_admin_emulator: FlyteAdminEmulator) -> None:
     """What ``FlyteOperator(task_name=...)`` launches: the task, loaded as pyflyte-execute loads it."""
-    from support.admin_rpc import create_request, lp_id
-
     task = "ml_training.pima_diabetes.diabetes.split_traintest_dataset"
     flyte_admin_emulator.script(Outcome.run(), launch_plan=task)
     task_id = lp_id(task)
