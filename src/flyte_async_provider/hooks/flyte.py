@@ -304,13 +304,13 @@ class FlyteHook(BaseHook):
                     f"flytekit could not convert the inputs for {target.label}: {exc}. Nothing was submitted."
                 ) from exc
             raise translate(exc, "CreateExecution", f"execution {execution_name} of {target.label}") from exc
+        # No console URL here: the operator logs it once with the name (log lines stay short).
         self.log.info(
-            "Flyte execution %s/%s/%s of %s: %s",
+            "Submitted Flyte execution %s/%s/%s of %s",
             self.project,
             self.domain,
             execution.id.name,
             target.label,
-            self.console_url(execution.id.name),
         )
         return str(execution.id.name)
 
@@ -343,13 +343,12 @@ class FlyteHook(BaseHook):
         except (NeedsFlytekit, LoopRunning):
             return False
         self.log.info(
-            "Flyte execution %s/%s/%s of %s%s: %s",
+            "Submitted Flyte execution %s/%s/%s of %s%s",
             project,
             domain,
             execution_name,
             label,
             "" if created else " (already submitted by an earlier attempt)",
-            self.console_url(execution_name),
         )
         return True
 
