@@ -30,6 +30,21 @@ def test_console_page_shows_phase_and_abort_cause(
     assert "by alice: stopped &lt;by&gt; ops" in page  # escaped, never raw HTML from a cause
 
 
+def test_console_page_of_an_abort_without_auth_names_no_empty_principal(
+    flyte_admin_emulator: FlyteAdminEmulator, admin: admin_pb2_grpc.AdminServiceStub
+) -> None:
+    """A TerminateExecution RPC with auth off carries no principal, as on flyteadmin."""
+    from flyteidl.admin import execution_pb2
+
+    from support.admin_rpc import ident
+
+    create(admin, "anonymous")
+    admin.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=ident("anonymous"), cause="stop it"))
+    page = _page(flyte_admin_emulator, "anonymous")
+    assert "<td>stop it</td>" in page
+    assert "by :" not in page
+
+
 def test_console_page_for_unknown_execution_is_404(flyte_admin_emulator: FlyteAdminEmulator) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         _page(flyte_admin_emulator, "nope")

@@ -48,7 +48,8 @@ def console_handler(state: EmulatorState) -> Callable[[web.Request], Awaitable[w
             rows.append(("error", f"{closure.error.code}: {closure.error.message}"))
         if closure.HasField("abort_metadata"):
             meta = closure.abort_metadata
-            rows.append(("aborted", f"by {meta.principal}: {meta.cause}"))
+            # Without auth flyteadmin records no principal (nobody is authenticated): say only the cause.
+            rows.append(("aborted", f"by {meta.principal}: {meta.cause}" if meta.principal else meta.cause))
         body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
         page = (
             f"<!doctype html><title>{html.escape(name)} - Flyte Admin emulator</title>"
