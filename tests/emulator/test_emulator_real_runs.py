@@ -398,3 +398,55 @@ def test_flyteremote_register_script_then_execute_runs_the_uploaded_code(
     synced = remote.wait(execution, timeout=timedelta(seconds=30), poll_interval=timedelta(seconds=0.1))
     assert synced.outputs["o0"] == 24
     assert emu.success_counters()["CreateUploadLocation"] == 1
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # field 4 of /proc/PID/stat: the parent's pid
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the workers")
+def test_cli_register_runs_for_real_and_workers_die_with_a_killed_emulator(tmp_path: Path) -> None:
+    """``--register module:workflow --default-outcome run``; then SIGKILL: no worker outlives it."""
+    import json
+    import signal
+
+    code = tmp_path / "clicode"
+    code.mkdir()
+    (code / "cliflows.py").write_text(WORKFLOWS)
+    ready = tmp_path / "ready.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *sys.path])}
+    command = [sys.executable, "-m", "flyte_async_provider.emulator", "--port", "0", "--no-example"]
+    command += ["--register", "cliflows:napping", "--default-outcome", "run", "--advance-seconds", "0.05"]
+    command += ["--ready-file", str(ready)]
+    emulator = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(ready.exists, timeout=60, interval=0.05, what="the emulator's ready file")
+        endpoint = json.loads(ready.read_text())["grpc"]
+        with grpc.insecure_channel(endpoint) as channel:
+            stub = admin_pb2_grpc.AdminServiceStub(channel)
+            stub.CreateExecution(create_request("cli-1", lp_id("cliflows.napping"), seconds=600.0))
+
+            def running() -> bool:
+                got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=ident("cli-1")))
+                return ExecutionPhase(got.closure.phase) == ExecutionPhase.RUNNING
+
+            wait_for(running, timeout=60, interval=0.05, what="the registered workflow to run")
+        workers = _children(emulator.pid)
+        assert workers  # the run's process and the slots' waiting ones
+    finally:
+        emulator.send_signal(signal.SIGKILL)
+        emulator.wait(10)
+    for pid in workers:
+        wait_for(lambda pid=pid: not _alive(pid), timeout=15, what=f"worker {pid} to end")  # type: ignore[misc]

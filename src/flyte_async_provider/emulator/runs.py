@@ -31,6 +31,7 @@ from flyteidl.core import identifier_pb2, literals_pb2
 
 from .blobstore import BlobStore
 from .entities import EntityStore
+from .errors import Unavailable
 from .runplan import NotRunnable, RunPlan, plan_run
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class _Job:
     plan: RunPlan
     inputs: bytes
     cancelled: bool = False
-    process: Any = None  # the worker process running it, once started
+    process: subprocess.Popen[bytes] | None = None  # the worker process running it, once started
     workdir: str | None = None
 
 
@@ -110,7 +111,7 @@ class RunPool:
         job = _Job(key, plan, inputs)
         with self._lock:
             if self._closed:
-                raise RuntimeError("the run pool is shut down")
+                raise Unavailable("the emulator is stopping: no new runs")
             self._jobs[key] = job
             if not self._threads:
                 for i in range(self.max_workers):

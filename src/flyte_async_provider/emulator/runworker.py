@@ -18,6 +18,8 @@ import importlib
 import os
 import sys
 import tarfile
+import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -104,9 +106,17 @@ def _user_error(err: Exception) -> Result:
         return ("error", str(wrapped.error_code), get_traceback_str(wrapped), "USER")
 
 
+def _exit_with(parent: int) -> None:
+    """End this worker when the emulator's process is gone (even killed with SIGKILL mid-run)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(70)
+
+
 def main(argv: list[str]) -> int:
     """``python -m flyte_async_provider.emulator.runworker READ_FD WRITE_FD`` (started by runs.py)."""
     read_fd, write_fd = int(argv[0]), int(argv[1])
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     serve(Connection(read_fd, writable=False), Connection(write_fd, readable=False))
     return 0
 
