@@ -450,3 +450,54 @@ def test_cli_register_runs_for_real_and_workers_die_with_a_killed_emulator(tmp_p
         emulator.wait(10)
     for pid in workers:
         wait_for(lambda pid=pid: not _alive(pid), timeout=15, what=f"worker {pid} to end")  # type: ignore[misc]
+
+
+MAP_AND_DYNAMIC = textwrap.dedent(
+    """
+    from flytekit import dynamic, map_task, task, workflow
+
+
+    @task
+    def square(x: int) -> int:
+        return x * x
+
+
+    @workflow
+    def squares(xs: list[int]) -> list[int]:
+        return map_task(square)(x=xs)
+
+
+    @dynamic
+    def fan(n: int) -> list[int]:
+        return [square(x=i) for i in range(n)]
+
+
+    @workflow
+    def fanned(n: int) -> list[int]:
+        return fan(n=n)
+    """
+)
+
+
+def test_map_tasks_and_dynamic_workflows_run(
+    emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte_async_provider.emulator.registration import compile_workflow, register_in_backend
+
+    code = tmp_path / "mapcode"
+    code.mkdir()
+    (code / "mapflows.py").write_text(MAP_AND_DYNAMIC)
+    monkeypatch.syspath_prepend(str(code))
+    import mapflows
+
+    for workflow in (mapflows.squares, mapflows.fanned):
+        register_in_backend(emu.backend, compile_workflow(workflow, PROJECT, DOMAIN, "v1"))
+    emu.create_executions(PROJECT, DOMAIN, "mapflows.squares", ["map-1"], inputs={"xs": [1, 2, 3]})
+    emu.create_executions(PROJECT, DOMAIN, "mapflows.fanned", ["dyn-1"], inputs={"n": 4})
+    for name, expected in (("map-1", [1, 4, 9]), ("dyn-1", [0, 1, 4, 9])):
+        execution = finished(emu, name)
+        assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED, (
+            execution.closure.error.message
+        )
+        out = emu.backend.get_execution_data(execution.id).full_outputs.literals["o0"]
+        assert [item.scalar.primitive.integer for item in out.collection.literals] == expected
