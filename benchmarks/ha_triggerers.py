@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=4, help="LocalExecutor worker slots")
     p.add_argument("--interval", type=float, default=5.0, help="the tasks' poll interval (s)")
     p.add_argument("--marked", type=int, default=20, help="tasks users mark failed in 'mark'")
+    p.add_argument(
+        "--in-transit",
+        type=int,
+        default=5,
+        help="more of the victim's tasks marked failed before the takeover, in 'mark' (reported)",
+    )
     p.add_argument("--outage", type=float, default=30.0, help="seconds of Admin outage in 'outage'")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated of {SCENARIOS}")
     p.add_argument(
@@ -134,7 +140,7 @@ def run(opts: argparse.Namespace) -> list[ScenarioResult]:
         plan: dict[str, Callable[[], ScenarioResult]] = {
             "fanout": lambda: ha.fanout(n),
             "kill": lambda: ha.kill_one(n),
-            "mark": lambda: ha.kill_while_marking_failed(n, opts.marked),
+            "mark": lambda: ha.kill_while_marking_failed(n, opts.marked, in_transit=opts.in_transit),
             "outage": lambda: ha.outage(n, seconds=opts.outage),
         }
         for name in wanted:

@@ -300,12 +300,16 @@ class HaScenarios:
         self._restart(victim)
         return result
 
-    def kill_while_marking_failed(self, n: int, marked: int, prefix: str = "ha-mark") -> ScenarioResult:
+    def kill_while_marking_failed(
+        self, n: int, marked: int, prefix: str = "ha-mark", in_transit: int = 0
+    ) -> ScenarioResult:
         """SIGKILL a triggerer while users mark tasks failed; exactly those executions end ABORTED.
 
         Half the marked tasks are the survivor's (marked right as the other triggerer dies), half
         were the victim's (marked as soon as the survivor has taken them over: the user-action cancel
-        arrives for a reassigned trigger).
+        arrives for a reassigned trigger). ``in_transit`` more of the victim's are marked while their
+        triggers have no live holder (between the kill and the takeover): what becomes of their
+        executions is recorded in ``notes["in_transit_phases"]``, not counted in ``marked``.
         """
         result = ScenarioResult("kill_and_mark_failed", n)
         started, t0 = self.watch.mark(), time.monotonic()
@@ -316,26 +320,31 @@ class HaScenarios:
         survivors = sorted(k for k, h in held.items() if h != victim)
         from_survivor = survivors[: marked // 2]
         from_victim = victims[: marked - len(from_survivor)]
+        orphans = victims[len(from_victim) : len(from_victim) + in_transit]
         result.notes.update(victim=victim, victim_held=len(victims))
         self.emulator.reset_counters()
         self.stack.kill_component(victim)
         t_kill = time.monotonic()
-        for run_id, task_id in from_survivor:
+        for run_id, task_id in [*from_survivor, *orphans]:
             self.stack.rest.set_task_instance_state(DAG_ID, run_id, task_id, "failed")
         result.timings["marked_survivors_s"] = time.monotonic() - t_kill
-        untouched = set(held) - set(from_survivor)
+        untouched = set(held) - set(from_survivor) - set(orphans)
         result.held_after = self._wait_takeover(batch, victim, untouched, t_kill, result)
         for run_id, task_id in from_victim:
             self.stack.rest.set_task_instance_state(DAG_ID, run_id, task_id, "failed")
-        marked_refs = [*from_survivor, *from_victim]
-        marked_names = {execution_name(r, int(t[1:])) for r, t in marked_refs}
+        marked_names = {execution_name(r, int(t[1:])) for r, t in [*from_survivor, *from_victim]}
+        orphan_names = {execution_name(r, int(t[1:])) for r, t in orphans}
         result.notes["marked"] = sorted(marked_names)
-        self._wait_phases(marked_names, {"ABORTED"}, timeout=60.0)
+        self._wait_phases(marked_names | orphan_names, {"ABORTED"}, timeout=60.0, required=marked_names)
         result.timings["marked_aborted_s"] = time.monotonic() - t_kill
+        if orphans:
+            result.notes["in_transit_phases"] = dict(Counter(self.phases(orphan_names).values()))
         self.complete(set(batch.names) - marked_names)
         self._finish(result, batch, started, t0)
         phases = self.phases(batch.names)
-        result.notes["aborted"] = sorted(n for n, p in phases.items() if p == "ABORTED")
+        result.notes["aborted"] = sorted(
+            n for n, p in phases.items() if p == "ABORTED" and n not in orphan_names
+        )
         self._restart(victim)
         return result
 
@@ -399,21 +408,29 @@ class HaScenarios:
         self.log(f"{result.name}: {victim} killed; taken over in {result.timings['takeover_s']:.1f}s")
         return dict(Counter(h for h in held.values() if h))
 
-    def _wait_phases(self, names: Iterable[str], phases: set[str], timeout: float) -> None:
+    def _wait_phases(
+        self, names: Iterable[str], phases: set[str], timeout: float, required: Iterable[str] | None = None
+    ) -> None:
+        """Until all ``names`` are in ``phases``; past ``timeout`` raise only if a ``required`` one is not."""
         todo = set(names)
+        must = set(todo if required is None else required)
 
         def probe() -> bool:
             done = {n for n, p in self.phases(todo).items() if p in phases}
             todo.difference_update(done)
             return not todo
 
-        poll_until(
-            probe,
-            timeout=timeout,
-            interval=1.0,
-            what=f"executions {sorted(phases)}",
-            on_timeout=lambda: str(todo),
-        )
+        try:
+            poll_until(
+                probe,
+                timeout=timeout,
+                interval=1.0,
+                what=f"executions {sorted(phases)}",
+                on_timeout=lambda: str(sorted(todo)),
+            )
+        except TimeoutError:
+            if todo & must:
+                raise
 
     def _restart(self, name: str) -> None:
         self.stack.start_component(name)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 BLOCKED = "async thread was blocked"
 SLOW_CALLBACK = re.compile(r"Executing <.*?> took ([0-9.]+) seconds")
+CORO_AT = re.compile(r"coro=<([\w.]+)\(\) running at (\S+):(\d+)>")
 #: Airflow's ``[triggerer]`` blocked-loop warning threshold (0.2 s by default).
 AIRFLOW_BLOCKED_SECONDS = 0.2
 OURS = "flyte_async_provider"
@@ -59,6 +61,10 @@ class LogCounts:
     slow_ours_minor: int = 0
     slow_other: int = 0
     slow_ours_lines: tuple[str, ...] = ()
+    #: ``{"FlyteLaunchTrigger._submit launch.py:182": 1, ...}`` for the ``slow_ours`` ones: a code path of
+    #: ours that blocks shows up once per trigger; a one-off (a process's first imports, a GC pause or
+    #: the process descheduled during a burst, all measured as wall time) once.
+    slow_ours_locations: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> LogCounts:
@@ -70,12 +76,17 @@ class LogCounts:
             else:
                 other += 1
         blocking = [line for took, line in ours if took >= AIRFLOW_BLOCKED_SECONDS]
+        locations: Counter[str] = Counter()
+        for line in blocking:
+            where = CORO_AT.search(line)
+            locations[f"{where.group(1)} {Path(where.group(2)).name}:{where.group(3)}" if where else "?"] += 1
         return cls(
             blocked=text.count(BLOCKED),
             slow_ours=len(blocking),
             slow_ours_minor=len(ours) - len(blocking),
             slow_other=other,
             slow_ours_lines=tuple(line[-400:] for line in blocking[:5]),
+            slow_ours_locations=dict(locations),
         )
 
 
