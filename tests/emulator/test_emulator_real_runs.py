@@ -501,3 +501,44 @@ def test_map_tasks_and_dynamic_workflows_run(
         )
         out = emu.backend.get_execution_data(execution.id).full_outputs.literals["o0"]
         assert [item.scalar.primitive.integer for item in out.collection.literals] == expected
+
+
+FILE_OUTPUT = textwrap.dedent(
+    """
+    from flytekit import task, workflow
+    from flytekit.types.file import FlyteFile
+
+
+    @task
+    def write(text: str) -> FlyteFile:
+        with open("out.txt", "w") as fh:  # in the run's working directory
+            fh.write(text)
+        return FlyteFile("out.txt")
+
+
+    @workflow
+    def written(text: str) -> FlyteFile:
+        return write(text=text)
+    """
+)
+
+
+def test_an_output_file_outlives_its_run_until_the_emulator_stops(
+    emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte_async_provider.emulator.registration import compile_workflow, register_in_backend
+
+    code = tmp_path / "filecode"
+    code.mkdir()
+    (code / "fileflows.py").write_text(FILE_OUTPUT)
+    monkeypatch.syspath_prepend(str(code))
+    import fileflows
+
+    register_in_backend(emu.backend, compile_workflow(fileflows.written, PROJECT, DOMAIN, "v1"))
+    emu.create_executions(PROJECT, DOMAIN, "fileflows.written", ["file-1"], inputs={"text": "hello"})
+    execution = finished(emu, "file-1")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.SUCCEEDED, (
+        execution.closure.error.message
+    )
+    uri = emu.backend.get_execution_data(execution.id).full_outputs.literals["o0"].scalar.blob.uri
+    assert Path(uri).read_text() == "hello"  # a local path, still there after the run's process ended

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -93,7 +95,44 @@ def _run(entity: Any, inputs: bytes) -> bytes:
     out = literals_pb2.LiteralMap()
     for name, promise in zip(names, promises, strict=False):
         out.literals[name].CopyFrom(promise.val.to_flyte_idl())
+    keep = tempfile.mkdtemp(prefix="outputs-")  # in the workers' TMPDIR: kept until the pool stops
+    for literal in out.literals.values():
+        _keep_local_files(literal, os.getcwd(), keep)
     return bytes(out.SerializeToString())
+
+
+def _keep_local_files(literal: Any, workdir: str, keep: str) -> None:
+    """Local execution leaves file outputs where the task wrote them (a container would upload them):
+    copy those inside the run's directory, which is removed after the run, and point at the copies."""
+    kind = literal.WhichOneof("value")
+    if kind == "collection":
+        for item in literal.collection.literals:
+            _keep_local_files(item, workdir, keep)
+    elif kind == "map":
+        for item in literal.map.literals.values():
+            _keep_local_files(item, workdir, keep)
+    elif kind == "scalar":
+        scalar = literal.scalar
+        inner = scalar.WhichOneof("value")
+        if inner == "union":
+            _keep_local_files(scalar.union.value, workdir, keep)
+        elif inner in ("blob", "structured_dataset"):
+            holder = scalar.blob if inner == "blob" else scalar.structured_dataset
+            holder.uri = _kept(holder.uri, workdir, keep)
+
+
+def _kept(uri: str, workdir: str, keep: str) -> str:
+    if "://" in uri and not uri.startswith("file://"):
+        return uri  # remote already
+    path = os.path.abspath(uri.removeprefix("file://"))
+    if os.path.commonpath([path, workdir]) != workdir or not os.path.exists(path):
+        return path
+    target = os.path.join(tempfile.mkdtemp(dir=keep), os.path.basename(path))
+    if os.path.isdir(path):
+        shutil.copytree(path, target)
+    else:
+        shutil.copy2(path, target)
+    return target
 
 
 def _user_error(err: Exception) -> Result:
