@@ -134,7 +134,7 @@ def test_the_async_admin_client_does_not_reach_up_into_the_airflow_surface() -> 
 LAYERS = (
     ("_compat",),
     ("phases", "exceptions", "events", "outcome"),
-    ("config", "connection_form"),
+    ("config", "connection_form", "tls_mismatch"),
     ("spec",),
     ("admin", "connections"),
     ("flytekit_config",),

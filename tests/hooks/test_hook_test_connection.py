@@ -68,3 +68,14 @@ def test_auth_mode_none_against_an_authenticating_admin(
     ok, message = hook.test_connection()
     assert not ok
     assert "auth_mode 'none'" in message
+
+
+def test_tls_connection_to_a_plaintext_admin_says_to_set_insecure(
+    flyte: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flytekit's path: the handshake failure is named as such, with the field to change."""
+    hook = _use(monkeypatch, connection_json(flyte, extra={"insecure": False, "insecure_skip_verify": True}))
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "answers in plaintext" in message, message
+    assert '"insecure": true' in message

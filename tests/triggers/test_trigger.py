@@ -213,3 +213,18 @@ async def test_on_kill_finishes_terminating_even_if_cancelled_again(
     )
     phase = flyte_admin_emulator.execution(PROJECT, DOMAIN, "again-1").closure.phase
     assert phase in (ExecutionPhase.ABORTING, ExecutionPhase.ABORTED)
+
+
+async def test_a_tls_connection_to_a_plaintext_admin_is_one_error_event_naming_the_fix(
+    flyte_admin_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not an endless "outage": the watch ends at once with what to change."""
+    from support.flyte import set_flyte_connection
+
+    set_flyte_connection(
+        monkeypatch, "flyte_tls_wrong", flyte_admin_emulator.grpc_endpoint, extra={"insecure": False}
+    )
+    event = await single_event(make_trigger("flyte_tls_wrong", "any-1"), timeout=30)
+    assert event["status"] == "error"
+    assert "answers in plaintext" in event["message"]
+    assert '"insecure": true' in event["message"]

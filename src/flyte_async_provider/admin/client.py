@@ -20,6 +20,7 @@ from flyte_async_provider.admin.errors import code_name, translate_rpc_error
 from flyte_async_provider.admin.limits import get_limiter
 from flyte_async_provider.admin.models import ExecutionStatus
 from flyte_async_provider.exceptions import FlyteAdminError, FlyteTransientError, ended_before_terminate
+from flyte_async_provider.tls_mismatch import mismatch_error
 
 if TYPE_CHECKING:
     from flyte_async_provider.config import FlyteConnectionConfig
@@ -67,7 +68,10 @@ class AsyncAdminClient:
 
     async def _ready(self) -> Any:
         if self._stub is None:
-            channel = await get_channel(self.config)
+            try:
+                channel = await get_channel(self.config)
+            except FlyteTransientError as exc:  # insecure_skip_verify fetching a plaintext server's cert
+                raise (await mismatch_error(self.config, exc)) or exc from None
             from flyteidl.admin import common_pb2, execution_pb2
             from flyteidl.core import identifier_pb2
             from flyteidl.service.admin_pb2_grpc import AdminServiceStub
@@ -101,6 +105,8 @@ class AsyncAdminClient:
                 error: FlyteAdminError = translate_rpc_error(exc, rpc)
             except FlyteTransientError as exc:  # token endpoint or discovery temporarily down
                 error = exc
+            if failures == 0 and (mismatch := await mismatch_error(self.config, error)) is not None:
+                raise mismatch from None  # a wrong "insecure" setting: no retry can fix it
             failures += 1
             if not error.retryable or failures >= policy.attempts:
                 raise error from None

@@ -34,9 +34,12 @@ from flyte_async_provider.exceptions import (
     FlyteNotFoundError,
 )
 from flyte_async_provider.phases import TERMINAL_PHASES
+from flyte_async_provider.tls_mismatch import FlyteTlsMismatchError
 
 log = logging.getLogger(__name__)
 
+# Errors no later read can fix: every watch of this poller ends with them at once.
+_FATAL = (FlyteAuthError, FlyteTlsMismatchError)
 DEFAULT_BATCH_SIZE = 200  # ~13 KB of filter at most (names are <= 63 chars)
 DEFAULT_PARALLEL_BATCHES = 4
 # Watchers due within this window ride along in the current batch instead of waking the poller again.
@@ -316,7 +319,7 @@ class StatusPoller:
             group = chunks[first : first + self.parallel_batches]
             outcomes = await asyncio.gather(*(self._list(c) for c in group))
             for chunk, outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, FlyteAuthError):
+                if isinstance(outcome, _FATAL):
                     self._fail_all(outcome)
                     return None
                 if isinstance(outcome, dict):
@@ -333,7 +336,7 @@ class StatusPoller:
         for name, outcome in zip(
             singles, await asyncio.gather(*(self._get(n) for n in singles)), strict=True
         ):
-            if isinstance(outcome, FlyteAuthError):
+            if isinstance(outcome, _FATAL):
                 self._fail_all(outcome)
                 return None
             if isinstance(outcome, FlyteAdminError):
@@ -443,7 +446,7 @@ class StatusPoller:
 
     def _fail_all(self, error: FlyteAdminError) -> None:
         log.error(
-            "Flyte Admin %s rejected the credentials of connection %r; failing %d watches in %s/%s: %s",
+            "Flyte Admin %s cannot serve connection %r as configured; failing %d watches in %s/%s: %s",
             self.client.config.endpoint,
             self.client.config.conn_id,
             self._count,

@@ -34,6 +34,7 @@ from flyte_async_provider.outcome import raise_for_event
 from flyte_async_provider.phases import FlyteEventPayload
 from flyte_async_provider.spec.options import ExecutionOptions
 from flyte_async_provider.spec.values import check_inputs, literal_map_to_plain
+from flyte_async_provider.tls_mismatch import FlyteTlsMismatchError, plaintext_to_tls_hint, tls_to_plaintext
 
 if TYPE_CHECKING:
     from flytekit.configuration import Config
@@ -128,6 +129,11 @@ class FlyteHook(BaseHook):
                 ) from exc
             conn = stored
         return parse_connection(conn)
+
+    def _translate(self, exc: BaseException, rpc: str, what: str = "") -> FlyteAdminError:
+        """Typed error for a failed flytekit call; a TLS/plaintext mismatch says so (never an outage)."""
+        err = translate(exc, rpc, what)
+        return tls_to_plaintext(self.config, str(err), rpc) or err
 
     @property
     def project(self) -> str:
@@ -236,7 +242,7 @@ class FlyteHook(BaseHook):
                 rpc, where = "GetLaunchPlan", f"default launch plan of {where}"
             entity = self.remote.fetch_launch_plan(project, domain, name, version)
         except Exception as exc:
-            err = translate(exc, rpc, where)
+            err = self._translate(exc, rpc, where)
             if isinstance(err, FlyteNotFoundError):
                 raise FlyteNotFoundError(
                     f"Flyte {where} was not found in Flyte Admin at {self.config.endpoint}. "
@@ -303,7 +309,9 @@ class FlyteHook(BaseHook):
                 raise FlyteConfigError(
                     f"flytekit could not convert the inputs for {target.label}: {exc}. Nothing was submitted."
                 ) from exc
-            raise translate(exc, "CreateExecution", f"execution {execution_name} of {target.label}") from exc
+            raise self._translate(
+                exc, "CreateExecution", f"execution {execution_name} of {target.label}"
+            ) from exc
         # No console URL here: the operator logs it once with the name (log lines stay short).
         self.log.info(
             "Submitted Flyte execution %s/%s/%s of %s",
@@ -373,7 +381,7 @@ class FlyteHook(BaseHook):
         try:
             execution = self.remote.client.get_execution(self._execution_id(execution_name))
         except Exception as exc:
-            raise translate(
+            raise self._translate(
                 exc, "GetExecution", f"execution {self.project}/{self.domain}/{execution_name}"
             ) from exc
         return ExecutionStatus.from_flytekit(execution)
@@ -394,7 +402,7 @@ class FlyteHook(BaseHook):
         try:
             self.remote.client.terminate_execution(self._execution_id(execution_name), cause)
         except Exception as exc:
-            err = translate(
+            err = self._translate(
                 exc, "TerminateExecution", f"execution {self.project}/{self.domain}/{execution_name}"
             )
             if ended_before_terminate(err):
@@ -411,7 +419,7 @@ class FlyteHook(BaseHook):
             data = self.remote.client.get_execution_data(self._execution_id(execution_name))
             literal_map = self.remote._get_output_literal_map(data)
         except Exception as exc:
-            raise translate(exc, "GetExecutionData", f"outputs of {execution_name}") from exc
+            raise self._translate(exc, "GetExecutionData", f"outputs of {execution_name}") from exc
         return literal_map_to_plain(literal_map)
 
     # ------------------------------------------------------------------ connection test
@@ -433,7 +441,7 @@ class FlyteHook(BaseHook):
                 self.remote.client.list_projects_paginated(limit=1)
                 scope = "listed projects"
         except Exception as exc:
-            err = translate(exc, rpc)
+            err = self._translate(exc, rpc)
             return False, _explain_test_failure(config, err)
         auth = (
             "without credentials" if config.auth_mode is AuthMode.NONE else f"with {config.auth_mode.value}"
@@ -523,6 +531,8 @@ def _notification_overrides(client: Any, options: ExecutionOptions) -> Iterator[
 
 
 def _explain_test_failure(config: FlyteConnectionConfig, err: FlyteAdminError) -> str:
+    if isinstance(err, FlyteTlsMismatchError):
+        return str(err)
     where = f"Flyte Admin at {config.endpoint}"
     hints = {
         "UNAVAILABLE": f"could not reach {where} (check host, port and the insecure/TLS settings)",
@@ -531,7 +541,7 @@ def _explain_test_failure(config: FlyteConnectionConfig, err: FlyteAdminError) -
         "PERMISSION_DENIED": f"{where} accepted the credentials but denied access",
         "NOT_FOUND": f"{where} does not know the configured project/domain",
     }
-    return f"{hints.get(err.code, where + ' call failed')}: {err}"
+    return f"{hints.get(err.code, where + ' call failed')}: {err}{plaintext_to_tls_hint(config, str(err))}"
 
 
 __all__ = ["FlyteExecutionError", "FlyteHook", "ResolvedEntity", "validate_execution_name"]
