@@ -12,6 +12,7 @@ import ast
 from pathlib import Path
 
 import flyte_async_provider
+from support.imports import find_cycle
 
 SRC = Path(flyte_async_provider.__file__).parent
 PACKAGE = "flyte_async_provider"
@@ -72,29 +73,9 @@ def _graph(*, top_level_only: bool) -> dict[str, set[str]]:
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    done: set[str] = set()
-
-    def visit(module: str, path: list[str]) -> list[str] | None:
-        if module in path:
-            return [*path[path.index(module) :], module]
-        if module in done:
-            return None
-        for target in sorted(graph.get(module, ())):
-            # Importing a.b.c runs a/__init__ and a/b/__init__ first: a package's own __init__ importing
-            # its submodule is not a circle.
-            if module.startswith(target + "."):
-                continue
-            found = visit(target, [*path, module])
-            if found:
-                return found
-        done.add(module)
-        return None
-
-    for module in sorted(graph):
-        found = visit(module, [])
-        if found:
-            return found
-    return None
+    # Importing a.b.c runs a/__init__ and a/b/__init__ first: a submodule importing its own package
+    # is not a circle.
+    return find_cycle(graph, ignore=lambda module, target: module.startswith(target + "."))
 
 
 def test_the_cycle_finder_finds_a_circle_and_knows_packages() -> None:

@@ -20,12 +20,12 @@ import pytest
 
 from flyte_async_provider.demo.runs import DagRuns
 from flyte_async_provider.demo.stack import AirflowStack, StackSettings, poll_until
+from support.flyte import DOMAIN, PROJECT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID, TASK_ID = "e2e_first_hour", "first_watch"
 DAG_FILE = Path(__file__).resolve().parent / "dags" / "e2e_first_hour.py"
-PROJECT, DOMAIN = "flytesnacks", "development"
 # asyncio's debug-mode report of a slow callback: "Executing <Task ...> took 0.243 seconds".
 SLOW_CALLBACK = re.compile(r"Executing (?P<what><.*?>) took (?P<seconds>[0-9.]+) seconds")
 # Our log lines that follow an execution's phase (the URL belongs in the first and the last only).

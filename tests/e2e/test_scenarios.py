@@ -19,11 +19,10 @@ import pytest
 from flyte_async_provider.demo.rest import AirflowApiError, AirflowRestClient
 from flyte_async_provider.demo.runs import DagRuns
 from flyte_async_provider.demo.stack import AirflowStack, poll_until
+from support.flyte import DOMAIN, PROJECT, phase_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "flytesnacks"
-DOMAIN = "development"
 SEED_TASK = "diabetes_predictions"
 FAIL_MESSAGE = (
     "XGBoostError: training diverged at boosting round 17: eval-logloss is NaN "
@@ -41,19 +40,13 @@ class Scenario:
     task_id: str
 
 
-def _phase(execution: Any) -> str:
-    from flyteidl.core import execution_pb2 as core_execution
-
-    return str(core_execution.WorkflowExecution.Phase.Name(execution.closure.phase))
-
-
 def _wait_phase(emulator: Any, name: str, phase: str, timeout: float, interval: float = 0.5) -> Any:
     """Wait until the emulator reports ``phase`` for execution ``name``; return the execution."""
     last: list[str] = []
 
     def probe() -> Any:
         execution = emulator.execution(PROJECT, DOMAIN, name)
-        last[:] = [_phase(execution)]
+        last[:] = [phase_name(execution)]
         return execution if last[0] == phase else None
 
     return poll_until(
@@ -139,7 +132,7 @@ def test_1_success_returns_the_execution_name_and_links_the_console(
     assert all(state == "success" for state in runs.states(s.dag_id, s.run_id).values())
 
     assert rest.xcom(s.dag_id, s.run_id, s.task_id) == name  # return value = execution name
-    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED"
+    assert phase_name(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED"
     assert stack.emulator is not None
     console = f"{stack.emulator.http_url}/console/projects/{PROJECT}/domains/{DOMAIN}/executions/{name}"
     assert console in rest.extra_links(s.dag_id, s.run_id, s.task_id).values()
@@ -164,7 +157,7 @@ def test_2_twenty_mapped_tasks_wait_deferred_without_worker_slots(
     assert not [k for k, v in runs.states(s.dag_id, s.run_id).items() if v == "running"]
     names = [_execution_name(rest, s, i) for i in range(20)]
     assert len(set(names)) == 20
-    assert {_phase(emulator.execution(PROJECT, DOMAIN, n)) for n in names} <= {
+    assert {phase_name(emulator.execution(PROJECT, DOMAIN, n)) for n in names} <= {
         "UNDEFINED",
         "QUEUED",
         "RUNNING",
@@ -187,7 +180,7 @@ def test_3_flyte_failure_fails_the_task_with_flytes_message(
 
     assert runs.wait_run(s.dag_id, s.run_id, timeout=180) == "failed"
     assert runs.states(s.dag_id, s.run_id)[(s.task_id, -1)] == "failed"
-    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "FAILED"
+    assert phase_name(emulator.execution(PROJECT, DOMAIN, name)) == "FAILED"
     log = rest.task_log(s.dag_id, s.run_id, s.task_id)
     assert FAIL_MESSAGE in log, log[-3000:]
     assert "FlyteExecutionFailedError" in log
@@ -230,7 +223,7 @@ def test_5_marking_the_deferred_task_failed_aborts_the_execution_within_5s(
     s = scenarios[5]
     _wait_deferred(runs, s, stack)
     name = _execution_name(rest, s)
-    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) in {"UNDEFINED", "QUEUED", "RUNNING"}
+    assert phase_name(emulator.execution(PROJECT, DOMAIN, name)) in {"UNDEFINED", "QUEUED", "RUNNING"}
 
     rest.set_task_instance_state(s.dag_id, s.run_id, s.task_id, "failed")
     marked = time.monotonic()
@@ -291,7 +284,7 @@ def test_6_triggerer_sigkill_and_restart_resumes_the_same_execution(
     assert counters.get("CreateExecution", 0) == 0, counters
     assert counters.get("TerminateExecution", 0) == 0, counters
     execution = emulator.execution(PROJECT, DOMAIN, name)
-    assert _phase(execution) == "SUCCEEDED"
+    assert phase_name(execution) == "SUCCEEDED"
     assert not execution.closure.abort_metadata.cause
 
 

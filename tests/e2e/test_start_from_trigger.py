@@ -17,21 +17,13 @@ import pytest
 from flyte_async_provider.demo.rest import AirflowRestClient
 from flyte_async_provider.demo.runs import DagRuns
 from flyte_async_provider.demo.stack import AirflowStack
+from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT, phase_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID = "e2e_start_from_trigger"
 TASK_ID = "watch"
-PROJECT = "flytesnacks"
-DOMAIN = "development"
-LAUNCH_PLAN = "ml_training.pima_diabetes.diabetes.diabetes_xgboost_model"
 FAIL_MESSAGE = "ValueError: feature 'glucose' has 12 missing values (start_from_trigger e2e)"
-
-
-def _phase(execution: Any) -> str:
-    from flyteidl.core import execution_pb2 as core_execution
-
-    return str(core_execution.WorkflowExecution.Phase.Name(execution.closure.phase))
 
 
 def test_start_from_trigger_defers_without_a_worker_and_follows_the_execution(
@@ -55,7 +47,7 @@ def test_start_from_trigger_defers_without_a_worker_and_follows_the_execution(
         assert ti["pid"] is None, ti
         assert ti["try_number"] == 1, ti
         assert (ti.get("trigger") or {}).get("classpath", "").endswith("FlyteExecutionTrigger"), ti
-        assert _phase(emulator.execution(PROJECT, DOMAIN, name)) in {"UNDEFINED", "QUEUED", "RUNNING"}
+        assert phase_name(emulator.execution(PROJECT, DOMAIN, name)) in {"UNDEFINED", "QUEUED", "RUNNING"}
 
     emulator.complete(PROJECT, DOMAIN, ok, Outcome.succeed())
     emulator.complete(PROJECT, DOMAIN, bad, Outcome.fail(FAIL_MESSAGE, code="USER:ValueError"))

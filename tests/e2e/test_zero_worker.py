@@ -17,22 +17,15 @@ import pytest
 from flyte_async_provider.demo.rest import AirflowRestClient
 from flyte_async_provider.demo.runs import DagRuns
 from flyte_async_provider.demo.stack import AirflowStack, poll_until
+from support.flyte import DOMAIN, PROJECT, phase_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "flytesnacks"
-DOMAIN = "development"
 ZERO_DAG = "e2e_zero_worker"
 END_DAG = "e2e_end_from_trigger"
 NAME_KEY = "flyte_execution_name"
 FAIL_MESSAGE = "ValueError: glucose column has 12 NaNs (zero-worker e2e)"
 ENDED_HERE = "the task ends here, without resuming on a worker"
-
-
-def _phase(execution: Any) -> str:
-    from flyteidl.core import execution_pb2 as core_execution
-
-    return str(core_execution.WorkflowExecution.Phase.Name(execution.closure.phase))
 
 
 def worker_runs(stack: AirflowStack, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
@@ -60,7 +53,7 @@ def log_containing(rest: AirflowRestClient, dag_id: str, run_id: str, task_id: s
 def wait_phase(emulator: Any, name: str, phases: set[str], timeout: float) -> Any:
     def probe() -> Any:
         execution = emulator.execution(PROJECT, DOMAIN, name)
-        return execution if _phase(execution) in phases else None
+        return execution if phase_name(execution) in phases else None
 
     return poll_until(
         probe,
@@ -147,7 +140,7 @@ def test_zero_worker_success_never_touches_a_worker(
     spec = emulator.execution(PROJECT, DOMAIN, name).spec
     assert dict(spec.labels.values) == {"run": "e2e"}
     inputs = emulator.execution(PROJECT, DOMAIN, name).closure
-    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED", inputs
+    assert phase_name(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED", inputs
     outputs = rest.xcom(ZERO_DAG, run_id, "zero_ok")
     assert isinstance(outputs, dict), outputs
     assert runs.wait_task(ZERO_DAG, run_id, "downstream", {"success", "failed"}, timeout=120) == "success"
@@ -259,7 +252,7 @@ def test_zero_worker_triggerer_killed_during_the_submit_leaves_one_execution(
     name = rest.xcom(dag_id, run_id, task_id, NAME_KEY)
     assert name.endswith("-1")
     assert emulator.success_counters().get("CreateExecution", 0) == 1  # one execution, whoever made it
-    assert _phase(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED"
+    assert phase_name(emulator.execution(PROJECT, DOMAIN, name)) == "SUCCEEDED"
     assert worker_runs(stack, dag_id, run_id, task_id) == 0
 
 

@@ -22,6 +22,7 @@ from flyte_async_provider.emulator import (
 )
 from flyte_async_provider.emulator.operations import OPS, REQUIRED, ControlApi, Operation
 from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
+from support.imports import find_cycle
 
 EMULATOR_DIR = Path(package.__file__).parent
 DOCS = Path(__file__).parents[2] / "docs" / "emulator.md"
@@ -52,26 +53,8 @@ def _import_graph() -> dict[str, set[str]]:
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import circle as a path, or None (depth-first search, ``__init__`` left out: it is lazy)."""
-    done: set[str] = set()
-
-    def visit(module: str, path: list[str]) -> list[str] | None:
-        if module in path:
-            return [*path[path.index(module) :], module]
-        if module in done or module == "__init__":
-            return None
-        for target in sorted(graph.get(module, ())):
-            found = visit(target, [*path, module])
-            if found:
-                return found
-        done.add(module)
-        return None
-
-    for module in sorted(graph):
-        found = visit(module, [])
-        if found:
-            return found
-    return None
+    """One import circle as a path, or None (``__init__`` left out: it imports lazily)."""
+    return find_cycle(graph, ignore=lambda module, target: target == "__init__")
 
 
 def test_the_cycle_finder_finds_a_circle() -> None:

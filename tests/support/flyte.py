@@ -55,3 +55,10 @@ def create_without_rpcs(emu: FlyteAdminEmulator, names: Iterable[str]) -> list[s
     names = list(names)
     emu.create_executions(PROJECT, DOMAIN, emu.registered_launch_plans[0], names)
     return names
+
+
+def phase_name(execution: Any) -> str:
+    """The phase of a flyteidl ``admin.Execution`` by name (``"SUCCEEDED"``), for readable asserts."""
+    from flyte_async_provider.phases import ExecutionPhase
+
+    return ExecutionPhase(execution.closure.phase).name
