@@ -113,3 +113,17 @@ def test_first_trigger_reads_status_without_blocking_the_triggerer_and_logs_shor
         assert phase_lines
         assert all(len(e) <= 100 for e in phase_lines), phase_lines
         assert "Using registered auth plugin" not in log
+
+
+def test_the_api_server_sends_the_ui_a_connection_form_without_null_choices(stack: AirflowStack) -> None:
+    """The form as the browser gets it: ``/ui/connections/hook_meta`` of the running API server."""
+    from flyte_async_provider.connection_form import EXTRA_FIELDS
+
+    (meta,) = [m for m in stack.rest.get("/ui/connections/hook_meta") if m["connection_type"] == "flyte"]
+    extra = meta["extra_fields"]
+    assert list(extra) == [f.name for f in EXTRA_FIELDS]
+    auth_mode = extra["auth_mode"]
+    assert auth_mode["schema"]["enum"] == ["none", "client_credentials", "external_command"]
+    assert auth_mode["value"] is None  # nothing pre-selected: empty means inferred
+    assert extra["console_endpoint"]["schema"]["examples"]
+    assert meta["standard_fields"]["host"]["placeholder"] == "flyte.example.com"
