@@ -422,7 +422,9 @@ def test_cli_register_runs_for_real_and_workers_die_with_a_killed_emulator(tmp_p
     code.mkdir()
     (code / "cliflows.py").write_text(WORKFLOWS)
     ready = tmp_path / "ready.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *sys.path])}
+    scratch = tmp_path / "tmp"  # a killed emulator cannot remove its workspace: keep it in tmp_path
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *sys.path]), "TMPDIR": str(scratch)}
     command = [sys.executable, "-m", "flyte_async_provider.emulator", "--port", "0", "--no-example"]
     command += ["--register", "cliflows:napping", "--default-outcome", "run", "--advance-seconds", "0.05"]
     command += ["--ready-file", str(ready)]

@@ -164,6 +164,8 @@ class RunPool:
         """The pool's directory: one directory per run (removed after it) and the workers' TMPDIR,
         where flytekit writes output files (kept until shutdown, so their URIs stay readable)."""
         with self._lock:
+            if self._closed:
+                raise Unavailable("the run pool is shut down")  # never re-create it after shutdown
             if self._root is None:
                 self._root = tempfile.mkdtemp(prefix="flyte-emulator-runs-")
                 os.mkdir(os.path.join(self._root, "tmp"))
@@ -175,7 +177,7 @@ class RunPool:
         try:
             while True:
                 if worker is None and not self._closed:
-                    worker = self._start_worker()
+                    worker = self._start_worker()  # Unavailable once the pool shuts down: the slot ends
                 job = self._queue.get()
                 if job is None or self._closed:
                     return
@@ -186,6 +188,8 @@ class RunPool:
                 process, conn = worker
                 worker = None
                 self._run(job, process, conn)
+        except Unavailable:
+            return
         finally:
             if worker is not None:
                 self._stop(*worker)
