@@ -13,7 +13,7 @@ COMPAT_PYTHON ?= $(or $(shell for p in $$(pyenv root 2>/dev/null)/versions/3.10*
 COMPAT_VENV ?= .venv-airflow-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
-.PHONY: demo test lint typecheck unit compat emulator bench dist clean
+.PHONY: demo test lint typecheck unit compat compat-e2e emulator bench dist clean
 
 # --compile-bytecode: what pip does by default and uv does not. Without it, and with
 # PYTHONDONTWRITEBYTECODE=1 (set on this machine kind), every Airflow task process compiles the
@@ -55,7 +55,15 @@ unit: $(STAMP)
 compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -m pytest -q -m "not e2e" -p no:cacheprovider
 
-test: lint typecheck unit compat
+## The e2e scenarios whose code paths differ before Airflow 3.3 (no on_kill: the cancel path; no
+## start_from_trigger), on a real Airflow of the oldest supported version: success, Flyte failure and
+## abort, a user marking the task failed, execution_timeout while deferred, a SIGKILLed triggerer
+## restarted. ~1.5 min on top of `compat`.
+COMPAT_E2E_TESTS ?= test_1_ or test_3_ or test_4_ or test_5_ or test_6_ or test_7_
+compat-e2e: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_scenarios.py -k "$(COMPAT_E2E_TESTS)"
+
+test: lint typecheck unit compat compat-e2e
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggerer_scale.py
