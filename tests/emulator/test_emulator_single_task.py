@@ -68,7 +68,8 @@ def test_flyteremote_executes_a_registered_task(
     fetched = remote.fetch_execution(name="fit-1")
     assert fetched.spec.launch_plan.resource_type == identifier_pb2.TASK
     assert fetched.spec.launch_plan.name == FIT
-    synced = remote.sync_execution(fetched, sync_nodes=True)  # no node executions: still fine
+    synced = remote.sync_execution(fetched, sync_nodes=True)  # the task is the one node
+    assert synced.node_executions
     assert synced.outputs["accuracy"] == pytest.approx(0.93)
 
 
