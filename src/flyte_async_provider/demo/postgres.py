@@ -259,7 +259,11 @@ class PostgresServer:
         )
 
     def _wait_ready(self, timeout: float) -> None:
-        """Poll until the server accepts a connection, then create the Airflow database."""
+        """Poll until *this* server accepts connections, then create the Airflow database.
+
+        "This" matters: when another server already holds the port, ours exits while a connection to
+        the port succeeds, so the answer is checked against our data directory.
+        """
         psycopg2: Any = importlib.import_module("psycopg2")  # untyped; the postgres extra brings it
 
         deadline = time.monotonic() + timeout
@@ -271,17 +275,20 @@ class PostgresServer:
                     host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres", connect_timeout=2
                 )
             except psycopg2.OperationalError:
-                if time.monotonic() >= deadline:
-                    raise PostgresError(f"postgres not ready after {timeout:.0f}s: {self._tail()}") from None
-                time.sleep(0.1)
-                continue
-            break
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {DB_NAME}")
-        finally:
-            conn.close()
+                conn = None
+            if conn is not None:
+                try:
+                    conn.autocommit = True
+                    with conn.cursor() as cur:
+                        cur.execute("SHOW data_directory")
+                        if Path(cur.fetchone()[0]).resolve() == self.data_dir.resolve():
+                            cur.execute(f"CREATE DATABASE {DB_NAME}")
+                            return
+                finally:
+                    conn.close()
+            if time.monotonic() >= deadline:
+                raise PostgresError(f"postgres not ready after {timeout:.0f}s: {self._tail()}")
+            time.sleep(0.1)
 
     def _tail(self, lines: int = 30) -> str:
         try:
