@@ -88,16 +88,17 @@ def _report(result: ScenarioResult) -> None:
 
 
 def _no_loop_blocking_of_ours(result: ScenarioResult) -> None:
-    """No code path of ours held a triggerer's loop past Airflow's 0.2 s warning more than once.
+    """No code path of ours holds a triggerer's loop past Airflow's 0.2 s warning for many triggers.
 
     asyncio's debug mode names the coroutine step that overran, in wall time: a one-off (a process's
     first imports, a GC pause, the process descheduled on 2 busy cores) can land on any step, ours
-    included, so a single occurrence per location is reported (benchmark), not failed. A path of ours
-    that blocks does so for every trigger that takes it.
+    included, and is reported (benchmark), not failed. A path of ours that blocks does so for every
+    trigger that takes it: more than 5 % of the scenario's triggers at one location fails.
     """
+    allowed = max(1, int(0.05 * result.n))
     for name, window in result.whole.items():
-        repeated = {where: n for where, n in window.logs.slow_ours_locations.items() if n > 1}
-        assert not repeated, (name, repeated, window.logs.slow_ours_lines)
+        systematic = {where: n for where, n in window.logs.slow_ours_locations.items() if n > allowed}
+        assert not systematic, (name, systematic, window.logs.slow_ours_lines)
 
 
 def test_fanout_on_two_triggerers_all_succeed_with_one_poller_each(ha: HaScenarios) -> None:
