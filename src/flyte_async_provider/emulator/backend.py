@@ -330,6 +330,7 @@ class Backend:
                 rec.workflow_id,
                 meta.mode,
                 meta.reference_execution if meta.HasField("reference_execution") else None,
+                rec.gate,
             )
 
     def _find(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> ExecutionRecord:

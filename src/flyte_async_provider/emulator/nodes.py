@@ -14,6 +14,10 @@ get the same node executions. The derivation is a pure function of ``RunState``:
   order; the levels before it SUCCEEDED, its own level's other nodes too, later ones never started;
   no end-node;
 - ABORTED: the nodes that were RUNNING are ABORTED.
+- a real run waiting at a top-level gate node (``RunState.gate``): the nodes before it (local
+  execution runs them in their order) SUCCEEDED, the gate RUNNING since the run reached it, later
+  ones not started; once the signal came, the gate SUCCEEDED (later nodes show when the run ends);
+  a run that ends there (the gate timed out or was rejected) fails on the gate node.
 
 A recovered execution (``mode=RECOVERED``) shows the nodes its source execution completed as
 RECOVERED. Node outputs come from the workflow outputs they are bound to, else a default of their
@@ -32,6 +36,7 @@ from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
 
 from .literals import default_literal
+from .rungates import REJECTED
 from .scripting import ABORTED, FAILED, FAILING, RUNNING, SUCCEEDED, SUCCEEDING, TIMED_OUT
 
 START_NODE = "start-node"
@@ -46,6 +51,15 @@ N_TIMED_OUT = NodePhase.Value("TIMED_OUT")
 N_RECOVERED = NodePhase.Value("RECOVERED")
 N_TERMINAL = frozenset({N_SUCCEEDED, N_FAILED, N_ABORTED, N_TIMED_OUT, N_RECOVERED})
 _ERROR_KIND = {"UNKNOWN": 0, "USER": 1, "SYSTEM": 2}
+
+
+@dataclass(frozen=True)
+class GateWait:
+    """A real run at a gate node: the signal it waits for, since when, and when the value came."""
+
+    signal_id: str
+    since: float
+    passed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class RunState:
     workflow_id: identifier_pb2.Identifier
     mode: int = execution_pb2.ExecutionMetadata.MANUAL
     reference: identifier_pb2.WorkflowExecutionIdentifier | None = None
+    gate: GateWait | None = None
 
     @property
     def execution_id(self) -> identifier_pb2.WorkflowExecutionIdentifier:
@@ -122,7 +137,8 @@ def derive(
     start = run.started_at
     end = _activity_end(run)
     levels = max((n.level for n in nodes), default=0)
-    failing = _failing_node(run, nodes)
+    gate = _gate_node(run, nodes)
+    failing = gate.node.id if gate is not None and _failed_at_gate(run) else _failing_node(run, nodes)
     succeeded = run.phase in (SUCCEEDING, SUCCEEDED)
     # the levels that ran share the running time: all of them, or up to the one that failed
     ran = levels if succeeded else next((n.level for n in nodes if n.node.id == failing), levels)
@@ -134,13 +150,11 @@ def derive(
         begin = start + (n.level - 1) * step
         if end is not None and n.level > ran:
             continue  # downstream of the node that failed: never started
-        if end is None:  # still running (or aborting): only the first level has started
-            if n.level != 1:
+        if end is None:  # still running (or aborting): the first level has started, or up to a gate
+            unfinished = _unfinished(run, n, gate, nodes)
+            if unfinished is None:
                 continue
-            phase = N_ABORTED if run.phase == ABORTED else N_RUNNING
-            nr = NodeRun(n.node.id, n.kind, n.level, n.order, phase, start, start, None, task=n.task)
-            if run.phase == ABORTED:
-                nr.ended_at = start + (run.duration or 0.0)
+            nr = unfinished
         else:
             phase, error = _ended_phase(run, n.node.id == failing)
             nr = NodeRun(n.node.id, n.kind, n.level, n.order, phase, begin, begin, begin + step, error)
@@ -161,6 +175,50 @@ def derive(
         runs.append(end_node)
     runs.sort(key=lambda r: (r.created_at, r.level, r.order))
     return runs
+
+
+def _unfinished(run: RunState, n: _Node, gate: _Node | None, nodes: list[_Node]) -> NodeRun | None:
+    """A node of a run that has not ended; None if it has not started."""
+    start = run.started_at or run.created_at
+    aborted_at = start + (run.duration or 0.0) if run.phase == ABORTED else None
+    if gate is None or run.gate is None:
+        if n.level != 1:
+            return None
+        phase = N_ABORTED if aborted_at is not None else N_RUNNING
+        return NodeRun(n.node.id, n.kind, n.level, n.order, phase, start, start, aborted_at, task=n.task)
+    if n.order == gate.order:
+        since, passed = run.gate.since, run.gate.passed_at
+        phase = N_SUCCEEDED if passed is not None else N_ABORTED if aborted_at is not None else N_RUNNING
+        return NodeRun(n.node.id, n.kind, n.level, n.order, phase, since, since, passed or aborted_at)
+    before = sorted(m.order for m in nodes if m.order < gate.order)
+    if n.order not in before:
+        return None
+    step = (run.gate.since - start) / len(before)
+    begin = start + before.index(n.order) * step
+    return NodeRun(n.node.id, n.kind, n.level, n.order, N_SUCCEEDED, begin, begin, begin + step, task=n.task)
+
+
+def _failed_at_gate(run: RunState) -> bool:
+    """The run ends at its gate: no value came (a timeout, or the time limit), or it was a rejection."""
+    if run.gate is None:
+        return False
+    return run.gate.passed_at is None or (run.error is not None and run.error[0] == REJECTED[0])
+
+
+def _gate_node(run: RunState, nodes: list[_Node]) -> _Node | None:
+    """The top-level gate node whose signal the run waits (or waited) for."""
+    if run.gate is None:
+        return None
+    for n in nodes:
+        if n.kind == "gate_node":
+            gate = n.node.gate_node
+            condition = gate.WhichOneof("condition")
+            if (
+                condition in ("signal", "approve")
+                and getattr(gate, condition).signal_id == run.gate.signal_id
+            ):
+                return n
+    return None
 
 
 def _activity_end(run: RunState) -> float | None:
@@ -318,4 +376,4 @@ def execution_error(error: tuple[str, str, str]) -> core_execution_pb2.Execution
     return core_execution_pb2.ExecutionError(code=code, message=message, kind=_ERROR_KIND.get(kind, 0))
 
 
-__all__ = ["END_NODE", "START_NODE", "NodeRun", "RunState", "derive", "execution_error"]
+__all__ = ["END_NODE", "START_NODE", "GateWait", "NodeRun", "RunState", "derive", "execution_error"]

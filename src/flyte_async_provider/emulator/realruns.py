@@ -6,20 +6,26 @@ starts computing, then the terminal phase of the real run (SUCCEEDED with the co
 FAILED with flytekit's error code and message, TIMED_OUT past the time limit). TerminateExecution
 (and ``complete``) kill the run's process. Whatever else an execution does (status reads, lists,
 node executions, persistence) is the plain backend's: a real run only decides when and how it ends.
+A run at a gate node gets its signal created here (as propeller's GetOrCreateSignal: id = execution id
++ the gate's name, type from the gate), and a SetSignal of it goes to the waiting run; the record
+notes the gate for the node executions (nodes.py).
 A run that had not ended when a persisted emulator stopped starts again when it is restored.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from flyteidl.admin import execution_pb2
-from flyteidl.core import identifier_pb2
+from flyteidl.admin import execution_pb2, signal_pb2
+from flyteidl.core import identifier_pb2, literals_pb2, types_pb2
 
 from .backend import Backend
+from .nodes import GateWait
 from .records import ExecutionRecord
 from .runs import ExecutionKey, RunPool, RunResult
 from .scripting import ABORTING, QUEUED, RUNNING, UNDEFINED, Outcome
+from .signals import SignalKey
 
 RUN_PATH = (UNDEFINED, QUEUED, RUNNING)
 
@@ -31,6 +37,7 @@ class RunningBackend(Backend):
         super().__init__(**kwargs)
         self.pool: RunPool | None = None
         self._restarts: list[tuple[ExecutionKey, identifier_pb2.Identifier, bytes]] = []
+        self.signals.on_set = self._signal_set
 
     def attach(self, pool: RunPool) -> None:
         """Use ``pool`` from now on; runs restored unfinished from a database start again in it."""
@@ -111,6 +118,35 @@ class RunningBackend(Backend):
             else:
                 rec.outcome = Outcome.fail(result.message, code=result.code, kind=result.error_kind)
                 super()._complete(rec, None, now)
+
+    def gate_reached(
+        self, key: ExecutionKey, signal_id: str, literal_type: types_pb2.LiteralType
+    ) -> literals_pb2.Literal | None:
+        ident = identifier_pb2.SignalIdentifier(
+            execution_id=identifier_pb2.WorkflowExecutionIdentifier(
+                project=key[0], domain=key[1], name=key[2]
+            ),
+            signal_id=signal_id,
+        )
+        signal = self.signals.get_or_create(signal_pb2.SignalGetOrCreateRequest(id=ident, type=literal_type))
+        with self._lock:
+            rec = self._live(key)
+            if rec is not None:
+                rec.gate = GateWait(signal_id, self._clock())
+        if signal.HasField("value") and signal.value.WhichOneof("value") is not None:
+            return signal.value
+        return None
+
+    def gate_passed(self, key: ExecutionKey, signal_id: str) -> None:
+        with self._lock:
+            rec = self._live(key)
+            if rec is not None and rec.gate is not None and rec.gate.signal_id == signal_id:
+                rec.gate = replace(rec.gate, passed_at=self._clock())
+
+    def _signal_set(self, key: SignalKey, value: literals_pb2.Literal) -> None:
+        """A SetSignal: the run waiting for that signal (if any) continues with ``value``."""
+        if self.pool is not None:
+            self.pool.deliver(key[:3], key[3], value)
 
     def _live(self, key: ExecutionKey) -> ExecutionRecord | None:
         """Under the lock: the execution if a run may still change it (not terminal, not aborting)."""

@@ -10,6 +10,7 @@ from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2
 
 from . import filters as flt
 from .errors import InvalidArgument
+from .nodes import GateWait
 from .scripting import PHASE_NAMES, TERMINAL_PHASES, UNDEFINED, Advance, Outcome
 
 ACTIVE, ARCHIVED = 0, 1
@@ -30,6 +31,7 @@ class ExecutionRecord:
         "duration",
         "error",
         "expected_outputs",
+        "gate",
         "idx",
         "inputs",
         "launch_plan",
@@ -83,6 +85,7 @@ class ExecutionRecord:
         self.state = ACTIVE
         self.cache_full: bytes | None = None
         self.cache_list: bytes | None = None
+        self.gate: GateWait | None = None  # a real run at a gate node (in memory only, like signals)
 
     @property
     def terminal(self) -> bool:

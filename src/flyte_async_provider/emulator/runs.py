@@ -7,6 +7,11 @@ never share imported user code or state, and ending a run is ending its process:
 (``cancel``), the time limit, or ``shutdown``. Nothing here runs on the gRPC server's event loop; the
 slots' threads report to the backend through ``RunListener``, which takes the backend's lock.
 
+A run that reaches a gate node (rungates.py) asks for its signal; the slot tells the backend
+(``gate_reached``: it creates the signal, and answers its value if it already has one), and the value
+goes back to the waiting worker exactly once, from whichever comes first: that answer or a later
+SetSignal (``deliver``, called by the backend). The slot keeps waiting for the run's end meanwhile.
+
 The slots start on the first ``submit``: an emulator that never runs code starts no process.
 """
 
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-from flyteidl.core import identifier_pb2, literals_pb2
+from flyteidl.core import identifier_pb2, literals_pb2, types_pb2
 
 from .blobstore import BlobStore
 from .entities import EntityStore
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 ExecutionKey = tuple[str, str, str]
 _STARTUP_SECONDS = 120.0  # a worker that cannot import flytekit within this is broken
 _WORKER_MODULE = "flyte_async_provider.emulator.runworker"
+_MAX_GATES = 10_000  # gate requests one run may make (a run is serial: one waits at a time)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,14 @@ class RunListener(Protocol):
 
     def run_finished(self, key: ExecutionKey, result: RunResult) -> None: ...
 
+    def gate_reached(
+        self, key: ExecutionKey, signal_id: str, literal_type: types_pb2.LiteralType
+    ) -> literals_pb2.Literal | None:
+        """The run waits for ``signal_id``: create it; its value if it has one already."""
+        ...
+
+    def gate_passed(self, key: ExecutionKey, signal_id: str) -> None: ...
+
 
 @dataclass
 class _Job:
@@ -68,6 +82,8 @@ class _Job:
     cancelled: bool = False
     process: subprocess.Popen[bytes] | None = None  # the worker process running it, once started
     workdir: str | None = None
+    channel: _Channel | None = None  # the pipes to that process, once it runs
+    waiting: str | None = None  # the signal id its gate waits for, until a value is sent
 
 
 class RunPool:
@@ -130,6 +146,22 @@ class RunPool:
             process = job.process
         if process is not None:
             process.kill()
+        return True
+
+    def deliver(self, key: ExecutionKey, signal_id: str, value: literals_pb2.Literal) -> bool:
+        """Send a signal's value to the run waiting for it; False if no run of ``key`` waits for it."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or job.waiting != signal_id or job.channel is None:
+                return False
+            job.waiting = None
+            channel = job.channel
+        try:
+            channel.send(("signal", value.SerializeToString()))
+        except (OSError, ValueError):  # the worker just ended (its gate timed out, or it was killed)
+            return False
+        if self.listener is not None:
+            self.listener.gate_passed(key, signal_id)
         return True
 
     def worker_pids(self) -> list[int]:
@@ -252,6 +284,13 @@ class RunPool:
             self.listener.run_started(job.key)
         deadline = time.monotonic() + self.time_limit
         message = self._receive(conn, process, deadline)
+        for _ in range(_MAX_GATES):
+            if message is None or message[0] != "gate":
+                break
+            self._gate(job, conn, message[1], types_pb2.LiteralType.FromString(message[2]))
+            message = self._receive(conn, process, deadline)
+        else:
+            return _crashed(process, f"after {_MAX_GATES} gates")
         if message is None:
             if job.cancelled:
                 return None
@@ -264,6 +303,15 @@ class RunPool:
             return RunResult("succeed", outputs=literals_pb2.LiteralMap.FromString(message[1]))
         _, code, text, kind = message
         return RunResult("fail", code=code, message=text, error_kind=kind)
+
+    def _gate(self, job: _Job, conn: _Channel, signal_id: str, literal_type: types_pb2.LiteralType) -> None:
+        with self._lock:
+            job.channel, job.waiting = conn, signal_id  # before the signal exists: no SetSignal is missed
+        if self.listener is None:
+            return
+        value = self.listener.gate_reached(job.key, signal_id, literal_type)
+        if value is not None:
+            self.deliver(job.key, signal_id, value)
 
     @staticmethod
     def _receive(conn: _Channel, process: subprocess.Popen[bytes], deadline: float) -> tuple[Any, ...] | None:
@@ -296,13 +344,16 @@ class _Channel:
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.reader = Connection(read_fd, writable=False)
         self.writer = Connection(write_fd, readable=False)
+        self._lock = threading.Lock()  # a signal's value is sent from another thread (SetSignal)
 
     def send(self, message: Any) -> None:
-        self.writer.send(message)
+        with self._lock:
+            self.writer.send(message)
 
     def close(self) -> None:
         self.reader.close()
-        self.writer.close()
+        with self._lock:
+            self.writer.close()
 
 
 def _crashed(process: subprocess.Popen[bytes], when: str) -> RunResult:

@@ -9,7 +9,8 @@ A raised exception is reported as flytekit's container entrypoint reports it:
 own) and ``get_traceback_str``'s message, kind USER.
 
 The result crosses the pipe as plain values: ``("ok", LiteralMap bytes)`` or
-``("error", code, message, kind)``.
+``("error", code, message, kind)``. Before it, a gate node the run reaches sends ``("gate", …)`` and
+waits for the emulator's ``("signal", …)`` (see rungates.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from . import rungates
 from .runplan import RunPlan
 
 Result = tuple[Any, ...]
@@ -39,6 +41,7 @@ def serve(reader: Connection, writer: Connection) -> None:
         plan, inputs, workdir = reader.recv()
     except (EOFError, OSError):
         return
+    rungates.install(reader, writer)  # gates wait for the emulator's signals over these pipes
     writer.send(execute(plan, inputs, workdir))
     writer.close()
 

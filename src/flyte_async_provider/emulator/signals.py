@@ -2,10 +2,12 @@
 
 Signals are what gate nodes wait for. flyteadmin stores one row per (execution, signal id), created by
 propeller through GetOrCreateSignal when a gate node starts; the emulator's scripted executions run no
-gate nodes, so an execution has no signal until something calls GetOrCreateSignal (a test, or a real
-run). Like flyteadmin, neither call checks that the execution exists. SetSignal of a signal that was
-never created is INVALID_ARGUMENT ("failed to validate that signal ... exists"), and a value whose type
-does not fit the signal's type is INVALID_ARGUMENT: flyteadmin validates both before updating.
+gate nodes, so an execution has no signal until something calls GetOrCreateSignal (a test), or until
+a real run reaches a gate (the backend creates it then, and ``on_set`` hands a later SetSignal's value
+to the waiting run: see runs.py and rungates.py). Like flyteadmin, neither call checks that the
+execution exists. SetSignal of a signal that was never created is INVALID_ARGUMENT ("failed to
+validate that signal ... exists"), and a value whose type does not fit the signal's type is
+INVALID_ARGUMENT: flyteadmin validates both before updating.
 Signals live in memory only (not persisted with ``--db``).
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyteidl.admin import signal_pb2
-from flyteidl.core import identifier_pb2
+from flyteidl.core import identifier_pb2, literals_pb2
 
 from . import filters as flt
 from .entities import check_sort, parse_token
@@ -75,6 +77,8 @@ class SignalStore:
         self._lock = threading.Lock()
         self._rows: dict[SignalKey, _Row] = {}
         self._seq = 0
+        # told of every value set, outside the store's lock (a real run may be waiting for it)
+        self.on_set: Callable[[SignalKey, literals_pb2.Literal], None] | None = None
 
     def get_or_create(self, request: signal_pb2.SignalGetOrCreateRequest) -> signal_pb2.Signal:
         if not request.HasField("id"):
@@ -137,6 +141,8 @@ class SignalStore:
                     f"signal type [{describe_type(row.signal.type)}]"
                 )
             row.signal.value.CopyFrom(request.value)
+        if self.on_set is not None:
+            self.on_set(key, request.value)
 
 
 def _copy(signal: signal_pb2.Signal) -> signal_pb2.Signal:
@@ -171,4 +177,4 @@ class SignalImpl:
         return signal_pb2.SignalSetResponse()
 
 
-__all__ = ["SIGNAL_SERVICE", "SignalImpl", "SignalStore"]
+__all__ = ["SIGNAL_SERVICE", "SignalImpl", "SignalKey", "SignalStore"]
