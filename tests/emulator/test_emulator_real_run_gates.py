@@ -88,11 +88,16 @@ def emu(
     monkeypatch: pytest.MonkeyPatch,
 ) -> FlyteAdminEmulator:
     """Real runs on; the workflow file registered in-process (its code importable, as --register)."""
-    from flyte_async_provider.emulator.registration import compile_workflow, register_in_backend
-
     emu = flyte_admin_emulator_factory(
         register_example=False, run_code=True, default_advance=Advance.after_seconds(0.05)
     )
+    _register(emu, tmp_path, monkeypatch)
+    return emu
+
+
+def _register(emu: FlyteAdminEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flyte_async_provider.emulator.registration import compile_workflow, register_in_backend
+
     code = tmp_path / "gatecode"
     code.mkdir()
     (code / "gateflows.py").write_text(GATED)
@@ -101,7 +106,6 @@ def emu(
 
     for workflow in (gateflows.asked, gateflows.approved, gateflows.hurried, gateflows.napped):
         register_in_backend(emu.backend, compile_workflow(workflow, PROJECT, DOMAIN, "v1"))
-    return emu
 
 
 @pytest.fixture
@@ -243,6 +247,32 @@ def test_terminate_while_a_gate_waits_aborts_and_kills_the_run(
     wait_for(lambda: not _alive(killed), timeout=10, what=f"process {killed} to be gone")
     remote.set_signal("factor", "asked-2", 1)  # the signal stays; setting it now resumes nothing
     assert ExecutionPhase(emu.execution(PROJECT, DOMAIN, "asked-2").closure.phase) == ExecutionPhase.ABORTED
+
+
+def test_the_run_time_limit_ends_a_gate_that_waits_longer(
+    flyte_admin_emulator_factory: Callable[..., FlyteAdminEmulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The emulator's own time limit (shorter than the gate's 10 min) still applies: TIMED_OUT."""
+    limited = flyte_admin_emulator_factory(register_example=False, run_code=True, run_time_limit=5.0)
+    _register(limited, tmp_path, monkeypatch)
+    limited.create_executions(PROJECT, DOMAIN, "gateflows.asked", ["asked-3"], inputs={"x": 1})
+    execution = finished(limited, "asked-3")
+    assert ExecutionPhase(execution.closure.phase) == ExecutionPhase.TIMED_OUT
+    assert [s.id.signal_id for s in limited.backend.signals.list(_signals_of("asked-3")).signals] == [
+        "factor"
+    ]
+    assert node_phases(limited, "asked-3") == {
+        "start-node": "SUCCEEDED",
+        "n0": "SUCCEEDED",
+        "n1": "TIMED_OUT",
+    }
+    assert limited.runs.active() == 0
+
+
+def _signals_of(name: str) -> signal_pb2.SignalListRequest:
+    return signal_pb2.SignalListRequest(workflow_execution_id=ident(name), limit=10)
 
 
 def test_a_signal_set_before_the_run_reaches_its_gate_is_used_at_once(
