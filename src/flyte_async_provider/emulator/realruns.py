@@ -128,11 +128,11 @@ class RunningBackend(Backend):
             ),
             signal_id=signal_id,
         )
-        signal = self.signals.get_or_create(signal_pb2.SignalGetOrCreateRequest(id=ident, type=literal_type))
-        with self._lock:
+        with self._lock:  # first: whoever sees the signal listed sees the gate node RUNNING too
             rec = self._live(key)
             if rec is not None:
                 rec.gate = GateWait(signal_id, self._clock())
+        signal = self.signals.get_or_create(signal_pb2.SignalGetOrCreateRequest(id=ident, type=literal_type))
         if signal.HasField("value") and signal.value.WhichOneof("value") is not None:
             return signal.value
         return None
