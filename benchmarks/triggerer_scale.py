@@ -52,7 +52,7 @@ FLOOR_CLASSPATH = "airflow.providers.standard.triggers.temporal.DateTimeTrigger"
 # The line by which a trigger shows it is watching: ours on each phase change (nothing per poll),
 # DateTimeTrigger before each long sleep.
 MODE_LABELS = {"floor": "floor (idle DateTimeTrigger)"}
-_SEEN_LINE = re.compile(rb'"event":"(Flyte execution \S+ is [A-Z_]+: |\d+ seconds remaining; sleeping )')
+_SEEN_LINE = re.compile(rb'"event":"(Flyte execution \S+ is [A-Z_]+"|\d+ seconds remaining; sleeping )')
 
 
 # ---------------------------------------------------------------------------------------- emulator
