@@ -25,6 +25,8 @@ from flyteidl.core import identifier_pb2, literals_pb2
 from flyteidl.service import dataproxy_pb2
 from google.protobuf import duration_pb2
 
+from flyte_async_provider.emulator.rpc_impl import Impl, rpc_methods
+
 from .backend import Backend
 from .blobstore import BlobStore
 from .entities import timestamp
@@ -95,13 +97,8 @@ class DataProxyImpl:
         self.http_url = http_url
         self._rng = random.Random()
 
-    def methods(self) -> dict[str, Callable[[Any, str], Any]]:
-        return {
-            "CreateUploadLocation": self.CreateUploadLocation,
-            "CreateDownloadLocation": self.CreateDownloadLocation,
-            "CreateDownloadLink": self.CreateDownloadLink,
-            "GetData": self.GetData,
-        }
+    def methods(self) -> dict[str, Impl]:
+        return rpc_methods(self)
 
     # -- uploads ------------------------------------------------------------------------------------
     def CreateUploadLocation(

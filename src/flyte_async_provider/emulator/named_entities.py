@@ -10,17 +10,17 @@ Filters, sort keys and tokens follow the other list RPCs (filters.py).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from flyteidl.admin import common_pb2
 from flyteidl.core import identifier_pb2
 
+from flyte_async_provider.emulator.rpc_impl import Impl, rpc_methods
+
 from . import filters as flt
 from .entities import EntityRecord, EntityStore, check_sort, parse_token
 from .errors import InvalidArgument, NotFound
 
-Impl = Callable[[Any, str], Any]
 _KIND = {
     identifier_pb2.TASK: "task",
     identifier_pb2.WORKFLOW: "workflow",
@@ -82,7 +82,7 @@ class NamedEntityImpl:
         self.entities = entities
 
     def methods(self) -> dict[str, Impl]:
-        return {"ListNamedEntities": self.ListNamedEntities, "GetNamedEntity": self.GetNamedEntity}
+        return rpc_methods(self)
 
     def ListNamedEntities(
         self, req: common_pb2.NamedEntityListRequest, principal: str

@@ -15,6 +15,8 @@ from typing import Any
 from flyteidl.admin import common_pb2, execution_pb2, node_execution_pb2, task_execution_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2
 
+from flyte_async_provider.emulator.rpc_impl import Impl, rpc_methods, sort_of
+
 from . import filters as flt
 from .backend import Backend
 from .entities import check_sort, parse_token
@@ -30,8 +32,6 @@ from .node_wire import (
     task_execution_proto,
 )
 from .nodes import NodeRun, RunState, derive
-
-Impl = Callable[[Any, str], Any]
 
 
 def _check_execution_id(ident: identifier_pb2.WorkflowExecutionIdentifier) -> None:
@@ -100,10 +100,6 @@ def _page(
     return page, (str(offset + len(page)) if len(page) == limit else "")
 
 
-def _sort_by(req: Any) -> common_pb2.Sort | None:
-    return req.sort_by if req.HasField("sort_by") else None
-
-
 class NodeExecutionsImpl:
     """ListNodeExecutions, GetNodeExecution(Data), List/GetTaskExecution(s)(Data), GetExecutionMetrics."""
 
@@ -111,11 +107,7 @@ class NodeExecutionsImpl:
         self.b = backend
 
     def methods(self) -> dict[str, Impl]:
-        return {
-            name: getattr(self, name)
-            for name in dir(self)
-            if name[:1].isupper() and callable(getattr(self, name))
-        }
+        return rpc_methods(self)
 
     # -- derivation -------------------------------------------------------------------------------
     def _compiled(self, run: RunState) -> compiler_pb2.CompiledWorkflowClosure:
@@ -186,7 +178,7 @@ class NodeExecutionsImpl:
             req.filters,
             flt.NODE_EXECUTION,
             lambda row, entity, column: node_column(row[0], row[1], entity, column),
-            _sort_by(req),
+            sort_of(req),
             req.limit,
             req.token,
         )
@@ -223,7 +215,7 @@ class NodeExecutionsImpl:
             req.filters,
             flt.TASK_EXECUTION,
             lambda row, entity, column: task_column(row[0], row[1], entity, column),
-            _sort_by(req),
+            sort_of(req),
             req.limit,
             req.token,
         )

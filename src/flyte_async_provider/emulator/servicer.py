@@ -29,6 +29,8 @@ from flyteidl.service import signal_pb2 as signal_service_pb2
 from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 
+from flyte_async_provider.emulator.rpc_impl import Impl, rpc_methods, sort_of
+
 from .backend import Backend
 from .dataproxy import DATA_PROXY_SERVICE, DataProxyImpl
 from .entities import DOMAINS, check_list_request, entity_column, list_entities
@@ -48,18 +50,12 @@ ADMIN_SERVICE = "flyteidl.service.AdminService"
 AUTH_SERVICE = "flyteidl.service.AuthMetadataService"
 EMULATOR_VERSION = "v1.16.8-emulator"
 
-Impl = Callable[[Any, str], Any]
-
 
 def _serialize(response: Any) -> bytes:
     return response if isinstance(response, bytes) else bytes(response.SerializeToString())
 
 
 _ENTITY_LETTER = {"task": "t", "workflow": "w", "launch_plan": "l"}
-
-
-def _sort_by(req: Any) -> common_pb2.Sort | None:
-    return req.sort_by if req.HasField("sort_by") else None
 
 
 class AdminImpl:
@@ -69,11 +65,7 @@ class AdminImpl:
         self.b = backend
 
     def methods(self) -> dict[str, Impl]:
-        return {
-            name: getattr(self, name)
-            for name in dir(self)
-            if name[:1].isupper() and callable(getattr(self, name))
-        }
+        return rpc_methods(self)
 
     # -- tasks / workflows / launch plans -----------------------------------------------------------
     def CreateTask(self, req: task_pb2.TaskCreateRequest, principal: str) -> task_pb2.TaskCreateResponse:
@@ -147,7 +139,7 @@ class AdminImpl:
             req.domain,
             "",
             "",
-            _sort_by(req),
+            sort_of(req),
             req.limit,
             req.token,
         )
@@ -168,7 +160,7 @@ class AdminImpl:
             req.id.domain,
             req.id.name,
             req.filters,
-            _sort_by(req),
+            sort_of(req),
             req.limit,
             req.token,
         )
@@ -188,7 +180,7 @@ class AdminImpl:
             req.domain,
             "",
             req.filters,
-            _sort_by(req),
+            sort_of(req),
             req.limit,
             req.token,
         )
@@ -230,7 +222,7 @@ class AdminImpl:
             req.id.domain,
             req.id.name,
             req.filters,
-            _sort_by(req),
+            sort_of(req),
             req.limit,
             req.token,
         )
@@ -288,10 +280,7 @@ class AuthImpl:
         self.http_url = http_url
 
     def methods(self) -> dict[str, Impl]:
-        return {
-            "GetOAuth2Metadata": self.GetOAuth2Metadata,
-            "GetPublicClientConfig": self.GetPublicClientConfig,
-        }
+        return rpc_methods(self)
 
     def GetOAuth2Metadata(
         self, req: auth_pb2.OAuth2MetadataRequest, principal: str

@@ -22,13 +22,14 @@ from typing import Any
 from flyteidl.admin import signal_pb2
 from flyteidl.core import identifier_pb2, literals_pb2
 
+from flyte_async_provider.emulator.rpc_impl import Impl, rpc_methods
+
 from . import filters as flt
 from .entities import check_sort, parse_token
 from .errors import InvalidArgument
 from .literals import describe_literal, describe_type, literal_matches
 
 SIGNAL_SERVICE = "flyteidl.service.SignalService"
-Impl = Callable[[Any, str], Any]
 SignalKey = tuple[str, str, str, str]
 
 
@@ -158,11 +159,7 @@ class SignalImpl:
         self.store = store
 
     def methods(self) -> dict[str, Impl]:
-        return {
-            "GetOrCreateSignal": self.GetOrCreateSignal,
-            "ListSignals": self.ListSignals,
-            "SetSignal": self.SetSignal,
-        }
+        return rpc_methods(self)
 
     def GetOrCreateSignal(
         self, req: signal_pb2.SignalGetOrCreateRequest, principal: str
