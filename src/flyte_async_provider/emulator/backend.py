@@ -264,21 +264,10 @@ class Backend:
     def relaunch_execution(
         self, request: execution_pb2.ExecutionRelaunchRequest, principal: str = ""
     ) -> identifier_pb2.WorkflowExecutionIdentifier:
-        with self._lock:
-            rec = self._find(request.id)
-            spec = execution_pb2.ExecutionSpec()
-            spec.CopyFrom(rec.spec)
-            user_inputs = rec.user_inputs
+        spec, create = self._again(request.id, request.name)
         spec.metadata.mode = execution_pb2.ExecutionMetadata.RELAUNCH
         spec.metadata.reference_execution.CopyFrom(request.id)
         spec.overwrite_cache = request.overwrite_cache
-        create = execution_pb2.ExecutionCreateRequest(
-            project=request.id.project,
-            domain=request.id.domain,
-            name=request.name,
-            spec=spec,
-            inputs=user_inputs,
-        )
         return self.create_execution(create, principal)
 
     def recover_execution(
@@ -288,23 +277,28 @@ class Backend:
 
         Its node executions show what the source execution completed as RECOVERED (see nodes.py).
         """
-        with self._lock:
-            rec = self._find(request.id)
-            spec = execution_pb2.ExecutionSpec()
-            spec.CopyFrom(rec.spec)
-            user_inputs = rec.user_inputs
+        spec, create = self._again(request.id, request.name)
         if request.HasField("metadata"):
             spec.metadata.parent_node_execution.CopyFrom(request.metadata.parent_node_execution)
         spec.metadata.mode = execution_pb2.ExecutionMetadata.RECOVERED
-        spec.metadata.reference_execution.CopyFrom(_execution_id(rec.project, rec.domain, rec.name))
-        create = execution_pb2.ExecutionCreateRequest(
-            project=request.id.project,
-            domain=request.id.domain,
-            name=request.name,
-            spec=spec,
-            inputs=user_inputs,
-        )
+        spec.metadata.reference_execution.CopyFrom(request.id)
         return self.create_execution(create, principal)
+
+    def _again(
+        self, source: identifier_pb2.WorkflowExecutionIdentifier, name: str
+    ) -> tuple[execution_pb2.ExecutionSpec, execution_pb2.ExecutionCreateRequest]:
+        """A create request re-running ``source`` (its spec and user inputs) under ``name``.
+
+        The returned spec is the request's own: callers set the mode and references on it.
+        """
+        with self._lock:
+            rec = self._find(source)
+            user_inputs = rec.user_inputs
+            create = execution_pb2.ExecutionCreateRequest(
+                project=source.project, domain=source.domain, name=name, inputs=user_inputs
+            )
+            create.spec.CopyFrom(rec.spec)
+        return create.spec, create
 
     # -- executions: read -------------------------------------------------------------------------
     def run_state(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> RunState:
