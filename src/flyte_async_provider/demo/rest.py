@@ -8,6 +8,7 @@ It authenticates like any API user: a JWT from the api-server's ``/auth/token`` 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +21,10 @@ JsonDict = dict[str, Any]
 WORKER_STATES = frozenset({"running"})
 FINISHED_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
+
+
+# Requests Airflow applies the same way when sent twice (a DAG run POST is not one of them).
+_IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
 
 
 class AirflowApiError(Exception):
@@ -80,6 +85,7 @@ class AirflowRestClient:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         _retry_auth: bool = True,
+        _db_retries: int = 3,
     ) -> Any:
         """Send one request; return the decoded JSON (or text); raise :class:`AirflowApiError`."""
         if self._token is None:
@@ -102,6 +108,18 @@ class AirflowRestClient:
             if exc.code == 401 and _retry_auth:
                 self._token = None
                 return self.request(method, path, body=body, params=params, _retry_auth=False)
+            if exc.code == 500 and method in _IDEMPOTENT and _db_retries > 0 and b"Database error" in raw_err:
+                # SQLite (the harness's default database) answers "database is locked" while the
+                # dag-processor or scheduler writes; an idempotent request is safe to send again.
+                time.sleep(1.0)
+                return self.request(
+                    method,
+                    path,
+                    body=body,
+                    params=params,
+                    _retry_auth=_retry_auth,
+                    _db_retries=_db_retries - 1,
+                )
             try:
                 detail: Any = json.loads(raw_err).get("detail", raw_err.decode(errors="replace"))
             except (ValueError, AttributeError):
