@@ -31,8 +31,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,17 +156,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
     results = run(opts)
     if opts.json_path is not None:
-        data = [
-            {"summary": summary(r), "triggerers": triggerer_table(r), "notes": r.notes, "result": _plain(r)}
-            for r in results
-        ]
-        opts.json_path.write_text(json.dumps(data, indent=2, default=str))
+        opts.json_path.write_text(json.dumps(report(results), indent=2))
     return 0
 
 
-def _plain(result: ScenarioResult) -> dict[str, Any]:
-    data = asdict(result)
-    return {k: v for k, v in data.items() if k not in ("watch_window", "whole")}
+def report(results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
+    """The figures of each scenario as JSON-ready data (what ``--json`` writes)."""
+    return [
+        {
+            "summary": _plain(summary(r)),
+            "triggerers": _plain(triggerer_table(r)),
+            "notes": _plain(r.notes),
+            "result": _plain({f.name: getattr(r, f.name) for f in fields(r)}),
+        }
+        for r in results
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: mappings (Counters included) as dicts with string keys, dataclasses as dicts.
+
+    ``dataclasses.asdict`` is not used: it rebuilds a ``Counter`` from its ``(key, count)`` pairs, which
+    counts the pairs (``{("success", 1000): 1}``), keys ``json`` cannot write.
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 if __name__ == "__main__":
