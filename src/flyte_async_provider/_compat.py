@@ -150,6 +150,29 @@ def serialized_task_of(trigger: Any) -> Any:
     return getattr(trigger.task_instance, "task", None)
 
 
+def has_mapped_dependants(task: Any) -> bool:
+    """Whether a mapped task or task group expands over ``task``'s output (needs the worker's TaskMap row).
+
+    Airflow 3.3's serialized *mapped* operator lacks ``iter_mapped_dependants``: the DAG is walked the
+    way its unmapped sibling does it.
+    """
+    iterate = getattr(task, "iter_mapped_dependants", None)
+    if iterate is not None:
+        return any(True for _ in iterate())
+
+    def walk(group: Any) -> Any:
+        for child in group.children.values():
+            yield child
+            if hasattr(child, "children"):
+                yield from walk(child)
+
+    for node in walk(task.dag.task_group):
+        dependencies = getattr(node, "iter_mapped_dependencies", None)
+        if dependencies is not None and any(p.node_id == task.node_id for p in dependencies()):
+            return True
+    return False
+
+
 async def apush_xcom(key: str, value: Any, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
     """Push an XCom from a trigger exactly as a worker would (same XCom backend serialization).
 

@@ -55,7 +55,8 @@ TERMINAL_PHASES: frozenset[ExecutionPhase] = frozenset(
     {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.ABORTED, ExecutionPhase.TIMED_OUT}
 )
 
-EventStatus = Literal["success", "failed", "aborted", "timed_out", "deadline", "error"]
+# "run_on_worker": a mapped start_from_trigger task the triggerer cannot start (triggers/mapped.py).
+EventStatus = Literal["success", "failed", "aborted", "timed_out", "deadline", "error", "run_on_worker"]
 
 PHASE_TO_STATUS: dict[ExecutionPhase, EventStatus] = {
     ExecutionPhase.SUCCEEDED: "success",

@@ -50,6 +50,23 @@ def log_containing(rest: AirflowRestClient, dag_id: str, run_id: str, task_id: s
     )
 
 
+def execution_input(stack: AirflowStack, name: str, key: str) -> Any:
+    """One primitive input of an execution, as Flyte Admin's GetExecutionData returns it."""
+    import grpc
+    from flyteidl.admin import execution_pb2
+    from flyteidl.service import admin_pb2_grpc
+
+    from support.admin_rpc import ident
+
+    assert stack.flyte is not None
+    with grpc.insecure_channel(f"{stack.flyte.host}:{stack.flyte.port}") as channel:
+        data = admin_pb2_grpc.AdminServiceStub(channel).GetExecutionData(
+            execution_pb2.WorkflowExecutionGetDataRequest(id=ident(name))
+        )
+    primitive = data.full_inputs.literals[key].scalar.primitive
+    return getattr(primitive, primitive.WhichOneof("value"))
+
+
 def wait_phase(emulator: Any, name: str, phases: set[str], timeout: float) -> Any:
     def probe() -> Any:
         execution = emulator.execution(PROJECT, DOMAIN, name)
@@ -147,16 +164,43 @@ def test_zero_worker_success_never_touches_a_worker(
     assert rest.xcom(ZERO_DAG, run_id, "downstream") == sorted(outputs)
 
 
-def test_mapped_zero_worker_tasks_take_the_ordinary_deferrable_path(
-    run_ids: dict[str, str], runs: DagRuns, stack: AirflowStack
+def test_mapped_zero_worker_tasks_start_on_the_triggerer_with_their_own_inputs(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
 ) -> None:
     run_id = run_ids[ZERO_DAG]
+    seeds = {}
     for index in (0, 1):
         state = runs.wait_task(
             ZERO_DAG, run_id, "zero_mapped", {"success", "failed"}, map_index=index, timeout=240
         )
         assert state == "success"
-        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped", index) == 1  # the submit only
+        ti = rest.task_instance(ZERO_DAG, run_id, "zero_mapped", map_index=index)
+        # A worker run sets queued_when, hostname and pid; the scheduler's log line may lag the state.
+        assert (ti["queued_when"], ti["hostname"] or None, ti["pid"]) == (None, None, None), ti
+        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped", index) == 0
+        name = rest.xcom(ZERO_DAG, run_id, "zero_mapped", NAME_KEY, map_index=index)
+        assert name.startswith("zero-mapped-"), name
+        seeds[index] = execution_input(stack, name, "seed")
+    # Map index 1's seed is "{{ dag_run.conf.get('seed', 1) + 1 }}" with conf seed 11: rendered natively.
+    assert seeds == {0: 6, 1: 12}
+
+
+def test_mapped_tasks_over_an_xcom_fall_back_to_one_worker_run(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    seeds = {}
+    for index in (0, 1):
+        state = runs.wait_task(
+            ZERO_DAG, run_id, "zero_mapped_xcom", {"success", "failed"}, map_index=index, timeout=240
+        )
+        assert state == "success"
+        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped_xcom", index) == 1  # the submit
+        name = rest.xcom(ZERO_DAG, run_id, "zero_mapped_xcom", NAME_KEY, map_index=index)
+        seeds[index] = execution_input(stack, name, "seed")
+    assert seeds == {0: 7, 1: 9}
+    log = rest.task_log(ZERO_DAG, run_id, "zero_mapped_xcom", map_index=0)
+    assert "Not started on the triggerer (the expanded values: not literal" in log, log[-3000:]
 
 
 def test_zero_worker_failure_raises_flyte_s_typed_error_on_a_worker(

@@ -244,11 +244,51 @@ class HaScenarios:
         result.whole = self.watch.since(started)
         result.notes.update(self.trigger_log_counts(batch))
 
-    def trigger_log_counts(self, batch: Batch) -> dict[str, int]:
-        """How often the batch's triggers (re)started, got a user-action cancel, and kept the execution."""
+    def trigger_ids(self, batch: Batch, tasks: Iterable[TaskRef]) -> dict[TaskRef, int]:
+        """The id of the trigger row each of these deferred tasks references now."""
+        wanted = set(tasks)
+        out: dict[TaskRef, int] = {}
+        for ti in self.task_instances(batch):
+            ref = (str(ti["dag_run_id"]), str(ti["task_id"]))
+            trigger = ti.get("trigger") or {}
+            if ref in wanted and trigger.get("id") is not None:
+                out[ref] = int(trigger["id"])
+        return out
+
+    def existing_triggers(self, ids: Iterable[int]) -> set[int]:
+        """Which of these trigger ids still have a row in Airflow's ``trigger`` table (PostgreSQL)."""
+        import importlib
+
+        from flyte_async_provider.demo.postgres import DB_NAME, DB_USER
+
+        wanted = sorted(set(ids))
+        if not wanted or self.stack.postgres is None:
+            return set()
+        psycopg2: Any = importlib.import_module("psycopg2")
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.stack.postgres.port, user=DB_USER, dbname=DB_NAME, connect_timeout=5
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT id FROM trigger WHERE id = ANY(%s)", (wanted,))
+                return {int(row[0]) for row in cur.fetchall()}
+        finally:
+            conn.close()
+
+    def trigger_log_counts(self, batch: Batch, tasks: Iterable[TaskRef] | None = None) -> dict[str, int]:
+        """How often the batch's triggers (or these tasks' only) (re)started, got a user-action cancel,
+        and kept the execution."""
         root = self.stack.home / "logs" / f"dag_id={DAG_ID}"
         counts = {"trigger_runs": 0, "user_action_cancels": 0, "reassigned_cancels_kept_running": 0}
-        for path in root.glob(f"run_id={batch.prefix}-r*/task_id=*/attempt=*.trigger.*.log"):
+        if tasks is None:
+            paths = list(root.glob(f"run_id={batch.prefix}-r*/task_id=*/attempt=*.trigger.*.log"))
+        else:
+            paths = [
+                path
+                for run_id, task_id in sorted(set(tasks))
+                for path in root.glob(f"run_id={run_id}/task_id={task_id}/attempt=*.trigger.*.log")
+            ]
+        for path in paths:
             text = path.read_text(errors="replace")
             counts["trigger_runs"] += len(TRIGGER_START.findall(text))
             counts["user_action_cancels"] += text.count(USER_ACTION_CANCEL)
@@ -322,6 +362,7 @@ class HaScenarios:
         from_victim = victims[: marked - len(from_survivor)]
         orphans = victims[len(from_victim) : len(from_victim) + in_transit]
         result.notes.update(victim=victim, victim_held=len(victims))
+        orphan_triggers = self.trigger_ids(batch, orphans)
         self.emulator.reset_counters()
         self.stack.kill_component(victim)
         t_kill = time.monotonic()
@@ -338,7 +379,19 @@ class HaScenarios:
         self._wait_phases(marked_names | orphan_names, {"ABORTED"}, timeout=60.0, required=marked_names)
         result.timings["marked_aborted_s"] = time.monotonic() - t_kill
         if orphans:
+            # What Airflow 3.3.2 did with them (docs/architecture.md, "Several triggerers"): their trigger
+            # rows are gone (Trigger.clean_unused on the live triggerer), no triggerer ran them again or
+            # called on_kill, and their executions are as the 60 s wait above left them.
             result.notes["in_transit_phases"] = dict(Counter(self.phases(orphan_names).values()))
+            result.notes["in_transit_trigger_rows_left"] = len(
+                self.existing_triggers(orphan_triggers.values())
+            )
+            logs = self.trigger_log_counts(batch, orphans)
+            result.notes["in_transit_trigger_runs"] = logs["trigger_runs"]
+            result.notes["in_transit_user_action_cancels"] = logs["user_action_cancels"]
+            result.notes["in_transit_marked_before_takeover"] = (
+                result.timings["marked_survivors_s"] < result.timings["takeover_s"]
+            )
         self.complete(set(batch.names) - marked_names)
         self._finish(result, batch, started, t0)
         phases = self.phases(batch.names)
@@ -355,19 +408,28 @@ class HaScenarios:
         batch = self.launch(prefix, n)
         self._watched(result, batch, t0)
         self.emulator.reset_counters()
+        before_start = time.monotonic()
         self.emulator.start_outage(seconds)
+        # The emulator starts its clock inside that call, so Admin is down at least from here until
+        # ``before_start + seconds`` and up again by ``outage_end`` at the latest.
         outage_end = time.monotonic() + seconds
+        surely_down_until = before_start + seconds
         self.complete(batch.names)  # they end while nobody can see it
-        seen: Counter[str] = Counter()
+        result.notes.update(max_finished_during_outage=0, outage_samples=0)
 
         def over() -> bool:
-            nonlocal seen
             seen = Counter(str(ti["state"]) for ti in self.task_instances(batch))
-            result.notes["max_finished_during_outage"] = max(
-                result.notes.get("max_finished_during_outage", 0),
-                sum(v for k, v in seen.items() if k in FINISHED),
-            )
-            return time.monotonic() >= outage_end
+            read_at = time.monotonic()
+            # A sample counts only if its read ended while Admin was surely still down: the last one
+            # may be taken after the outage ended, when the pollers' first retry (1-10 s backoff) has
+            # already seen the ends and tasks legitimately finish (the flake max_finished == 10).
+            if read_at < surely_down_until:
+                result.notes["outage_samples"] += 1
+                finished = sum(v for k, v in seen.items() if k in FINISHED)
+                if finished > result.notes["max_finished_during_outage"]:
+                    result.notes["max_finished_during_outage"] = finished
+                    result.notes["states_during_outage"] = dict(seen)
+            return read_at >= outage_end
 
         poll_until(over, timeout=seconds + 30.0, interval=2.0, what="the end of the outage")
         result.notes["rejected_calls"] = sum(self.emulator.counters().values()) - sum(

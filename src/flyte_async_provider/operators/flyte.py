@@ -25,6 +25,7 @@ from flyte_async_provider.operators.naming import TryNames, choose_execution, ex
 from flyte_async_provider.outcome import raise_for_event
 from flyte_async_provider.phases import ExecutionPhase
 from flyte_async_provider.spec.options import LAUNCH_FIELDS, TARGET_FIELDS, ExecutionOptions
+from flyte_async_provider.triggers.launch import MAPPED_START_TRIGGER_ARGS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -176,24 +177,18 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
             self._prepare_start_from_trigger()
 
     # ------------------------------------------------------------------ zero-worker mode
-    # Class level: a mapped task (whose __init__ never runs) finds no start_trigger_args and runs the
-    # ordinary worker path; Airflow 3.3.2 would otherwise start every map index with the same kwargs.
+    # Class level, because Airflow reads them for a mapped task, whose __init__ never runs before the
+    # scheduler: ``.partial(start_from_trigger=True)`` starts every map index on
+    # FlyteMappedLaunchTrigger, which resolves that index's own arguments on the triggerer. Off unless
+    # asked for (an unmapped task sets its own pair in _prepare_start_from_trigger).
     start_from_trigger = False
-    start_trigger_args = None
+    start_trigger_args = MAPPED_START_TRIGGER_ARGS
 
     def _prepare_start_from_trigger(self) -> None:
         """Build the trigger kwargs the scheduler starts the task with (rendered later, on the triggerer)."""
-        from flyte_async_provider._compat import STARTS_FROM_TRIGGER
         from flyte_async_provider.triggers.launch import FlyteLaunchTrigger
 
-        templated = {name: getattr(self, name) for name in self.template_fields}
-        reason = None
-        if not STARTS_FROM_TRIGGER:
-            reason = "Airflow < 3.3 does not start tasks on the triggerer"
-        elif not self.wait_for_completion:
-            reason = "wait_for_completion=False has nothing to wait for on the triggerer"
-        elif any(_nested_any(v, _is_xcomarg) for v in templated.values()):
-            reason = "an argument is an XComArg (use a Jinja xcom_pull with map_indexes=-1 instead)"
+        reason = self.start_from_trigger_off_reason()
         if reason:
             self.log.warning(
                 "FlyteOperator %r: start_from_trigger is off (%s); it submits from a worker and defers.",
@@ -201,19 +196,47 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 reason,
             )
             return
+        # No timeout: Airflow folds execution_timeout in; the trigger terminates before that.
+        self.start_trigger_args = FlyteLaunchTrigger.start_trigger_args(
+            timeout=None, **self.launch_trigger_kwargs()
+        )
+        self.start_from_trigger = True
+
+    def start_from_trigger_off_reason(self) -> str | None:
+        """Why this task cannot start on the triggerer (None: it can)."""
+        from flyte_async_provider._compat import STARTS_FROM_TRIGGER
+
+        templated = {name: getattr(self, name) for name in self.template_fields}
+        if not STARTS_FROM_TRIGGER:
+            return "Airflow < 3.3 does not start tasks on the triggerer"
+        if not self.wait_for_completion:
+            return "wait_for_completion=False has nothing to wait for on the triggerer"
+        if any(_nested_any(v, _is_xcomarg) for v in templated.values()):
+            return "an argument is an XComArg (use a Jinja xcom_pull with map_indexes=-1 instead)"
+        return None
+
+    def launch_trigger_kwargs(
+        self, *, resume_reasons: Sequence[str] = (), render_native: bool | None = None
+    ) -> dict[str, Any]:
+        """FlyteLaunchTrigger's kwargs for this task (templated values still unrendered).
+
+        ``resume_reasons``: more reasons to resume on a worker, known only to the caller (a mapped
+        task's serialized callbacks and outlets); ``render_native``: the DAG's
+        ``render_template_as_native_obj`` where this operator has no DAG.
+        """
+        if render_native is None:
+            render_native = bool(self.dag.render_template_as_native_obj) if self.has_dag() else False  # type: ignore[no-untyped-call]
         kwargs: dict[str, Any] = {name: getattr(self, name) for name in LAUNCH_FIELDS}
         kwargs.update(
             execution_timeout=self.execution_timeout.total_seconds() if self.execution_timeout else None,
             poll_interval=float(self.poll_interval),
             terminate_on_kill=self.terminate_on_kill,
-            end_from_trigger=not self.worker_resume_reasons(),
+            end_from_trigger=not (self.worker_resume_reasons() or resume_reasons),
             fetch_outputs=self.fetch_outputs,
             push_return_value=bool(self.do_xcom_push),
-            render_native=bool(self.dag.render_template_as_native_obj) if self.has_dag() else False,  # type: ignore[no-untyped-call]
+            render_native=render_native,
         )
-        # No timeout: Airflow folds execution_timeout in; the trigger terminates before that.
-        self.start_trigger_args = FlyteLaunchTrigger.start_trigger_args(timeout=None, **kwargs)
-        self.start_from_trigger = True
+        return kwargs
 
     # ------------------------------------------------------------------ validation
     def _check_static(self) -> None:
@@ -546,6 +569,9 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
                 ),
             }
         payload = dict(event) if isinstance(event, Mapping) else {}
+        if payload.get("status") == "run_on_worker":  # a mapped start_from_trigger task (triggers/mapped.py)
+            self.log.info("Not started on the triggerer (%s): submitting from here.", payload["message"])
+            return self.execute(context)
         name = str(payload.get("execution") or "")
         self.flyte_execution_name = name or None
         self.console_url = str(payload.get("console_url") or "") or None

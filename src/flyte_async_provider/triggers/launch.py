@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import TriggerEvent
+from airflow.triggers.base import StartTriggerArgs, TriggerEvent
 
 from flyte_async_provider.config import DEFAULT_POLL_INTERVAL
 from flyte_async_provider.exceptions import FlyteAdminError, FlyteConfigError, FlyteProviderError
@@ -234,11 +234,11 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         The operator could not check that at parse time (downstream tasks did not exist yet); the
         triggerer gives a start-from-trigger task its serialized operator.
         """
-        from flyte_async_provider._compat import serialized_task_of
+        from flyte_async_provider._compat import has_mapped_dependants, serialized_task_of
 
         task = serialized_task_of(self)
         try:
-            mapped = task is not None and any(True for _ in task.iter_mapped_dependants())
+            mapped = task is not None and has_mapped_dependants(task)
         except Exception:
             mapped = True  # cannot tell: resuming on a worker is always right
         if mapped:
@@ -269,3 +269,86 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
                 return
         if self._named:
             await super().on_kill()
+
+
+class FlyteMappedLaunchTrigger(FlyteLaunchTrigger):
+    """FlyteLaunchTrigger for one map index of ``FlyteOperator.partial(start_from_trigger=True)``.
+
+    The scheduler creates it without kwargs: Airflow 3.3 starts every map index with the operator
+    class's static :data:`MAPPED_START_TRIGGER_ARGS`. ``run()`` first works out this index's kwargs
+    from the serialized task the triggerer gives it (:mod:`.mapped`, in a thread: it imports the
+    operator), then renders and runs exactly as FlyteLaunchTrigger, so a triggerer restart or an HA
+    double run works them out again, identically. Where only a worker can resolve the arguments it
+    yields ``run_on_worker``, and the worker runs the task's ordinary deferrable path.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._resolved = bool(kwargs)
+        if kwargs:
+            super().__init__(**kwargs)
+        else:  # placeholders until run() knows this map index's kwargs
+            super().__init__(flyte_conn_id="", project="", domain="")
+        self._context: Any = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The scheduler's (empty) kwargs until resolved; the resolved ones after."""
+        classpath, kwargs = super().serialize()
+        return classpath, kwargs if self._resolved else {}
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Airflow renders before ``run()``; the fields to render are known only once resolved."""
+        if self._resolved:
+            super().render_template_fields(context, jinja_env)
+        else:
+            self._context = context
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Resolve this map index's kwargs (or send the task to a worker), then submit and watch."""
+        if not self._resolved:
+            from flyte_async_provider._compat import serialized_task_of
+            from flyte_async_provider.triggers.mapped import RunOnWorker, map_index_launch_kwargs
+
+            try:
+                task = serialized_task_of(self)
+                if task is None or self._context is None:
+                    raise RunOnWorker("the triggerer gave no serialized task to expand")
+                kwargs = await asyncio.to_thread(map_index_launch_kwargs, task, self.task_instance)
+            except RunOnWorker as exc:
+                self.log.info("This map index starts on a worker instead: %s.", exc)
+                yield TriggerEvent(dict(self._payload("run_on_worker", message=str(exc))))
+                return
+            except FlyteProviderError as exc:  # the arguments are invalid, as a worker would find
+                yield TriggerEvent(dict(self._submit_failed(exc)))
+                return
+            self._become(kwargs)
+            self.render_template_fields(self._context)
+        async for event in super().run():
+            yield event
+
+    def _become(self, kwargs: dict[str, Any]) -> None:
+        """Take this map index's kwargs, keeping what the triggerer set on the instance."""
+        from flyte_async_provider.operators.flyte import FlyteOperator
+
+        runtime = {
+            key: value
+            for key, value in vars(self).items()
+            if key in ("_task_instance", "trigger_id", "triggerer_job_id", "task_id", "template_ext")
+        }
+        FlyteLaunchTrigger.__init__(self, **kwargs)
+        vars(self).update(runtime)
+        self._resolved = True
+        # What Airflow would render for an unmapped task: the operator's fields this trigger carries.
+        self.template_fields = tuple(
+            name for name in FlyteOperator.template_fields if name in kwargs and hasattr(self, name)
+        )
+
+
+# The operator's class-level start_trigger_args: what the scheduler starts a mapped task's map indexes
+# with (only when ``.partial(start_from_trigger=True)``; unmapped tasks set their own).
+MAPPED_START_TRIGGER_ARGS = StartTriggerArgs(
+    trigger_cls=f"{FlyteMappedLaunchTrigger.__module__}.{FlyteMappedLaunchTrigger.__qualname__}",
+    trigger_kwargs={},
+    next_method="execute_complete",
+    next_kwargs=None,
+    timeout=None,
+)

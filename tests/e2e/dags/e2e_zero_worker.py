@@ -46,11 +46,22 @@ with DAG(
         **COMMON,
     )
 
-    # Mapped: Airflow 3.3.2 cannot start map indexes on the triggerer with their own inputs, so these
-    # run the ordinary deferrable path (a worker submit each, then they end on the triggerer).
+    # Mapped over literals: every map index starts on the triggerer with its own inputs (the second
+    # one templated, rendered there natively), no worker at all.
     FlyteOperator.partial(task_id="zero_mapped", **COMMON).expand(
-        inputs=[{"test_split_ratio": 0.5, "seed": seed} for seed in (6, 7)]
+        inputs=[
+            {"test_split_ratio": 0.5, "seed": 6},
+            {"test_split_ratio": 0.5, "seed": "{{ dag_run.conf.get('seed', 1) + 1 }}"},
+        ]
     )
+
+    @task
+    def seeds() -> list[dict[str, Any]]:
+        return [{"test_split_ratio": 0.5, "seed": seed} for seed in (7, 9)]
+
+    # Mapped over an upstream XCom: the triggerer cannot resolve it, so each map index runs the
+    # ordinary deferrable path (one worker run: the submit) and still ends on the triggerer.
+    FlyteOperator.partial(task_id="zero_mapped_xcom", **COMMON).expand(inputs=seeds())
 
     @task
     def downstream(outputs: Any) -> Any:
