@@ -3,14 +3,13 @@
 One throwaway Airflow (scheduler, dag-processor, api-server, triggerer; LocalExecutor with
 ``--slots`` worker processes) plus the Flyte Admin emulator, started by the project's stack harness.
 Every emulated execution takes ``--duration`` seconds (4 phase steps of D/4 s). The modes run one
-after another in that one stack, each a DAG of N Flyte tasks over N inputs (``.partial().expand()``
-except zero_worker; ``benchmarks/fanout_dags/``), all with the same poll/poke interval and retries:
+after another in that one stack, each a DAG of N Flyte tasks over N inputs (``.partial().expand()``;
+``benchmarks/fanout_dags/``), all with the same poll/poke interval and retries:
 
 - ``deferred``        FlyteOperator(deferrable=True): the trigger ends the task on success
 - ``deferred_resume`` FlyteOperator(deferrable=True, finish_on_triggerer=False): submit run + resume run
-- ``zero_worker``     N unmapped FlyteOperator(start_from_trigger=True): no worker at all (Airflow 3.3.2
-                      cannot start mapped instances on the triggerer; a DAG that fails to import is
-                      reported as such)
+- ``zero_worker``     FlyteOperator(start_from_trigger=True): every map index starts on the triggerer,
+                      no worker at all (a DAG that fails to import is reported as such)
 - ``worker_wait``     FlyteOperator(deferrable=False): polls inside the worker
 - ``old_poke``        FlyteOperator(wait_for_completion=False) + FlyteSensor(mode="poke") per item
 - ``old_reschedule``  the same with FlyteSensor(mode="reschedule")
