@@ -94,8 +94,9 @@ def _is_plain(value: Any) -> bool:
     """Literal DAG-file values all the way down (no XCom reference, no mapped argument)."""
     if isinstance(value, _PLAIN):
         return True
-    if isinstance(value, Mapping):
+    # Exact types: a serialized XCom reference is a NamedTuple (``_XComRef``), i.e. a tuple.
+    if type(value) is dict:
         return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         return all(_is_plain(v) for v in value)
     return False
