@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 N = TASKS_PER_RUN * math.ceil(int(os.environ.get("HA_E2E_N", "150")) / TASKS_PER_RUN)  # whole DAG runs
 POLL_INTERVAL = 5.0
 MARKED = 10
+IN_TRANSIT = 3  # more of the victim's tasks, marked failed before their triggers were taken over
 
 
 def _skip_reason() -> str | None:
@@ -139,16 +140,31 @@ def test_sigkilled_triggerer_s_triggers_move_and_every_task_succeeds_once(ha: Ha
 
 
 def test_kill_while_users_mark_tasks_failed_terminates_exactly_those(ha: HaScenarios) -> None:
-    result = ha.kill_while_marking_failed(N, MARKED)
+    """Tasks marked on the live triggerer or after the takeover: their executions, and only those, end.
+
+    The ``IN_TRANSIT`` tasks marked while their triggerer was dead and not yet replaced are the known
+    gap of Airflow 3.3.2 (docs/architecture.md, "Several triggerers (HA)"): the live triggerer's
+    ``Trigger.clean_unused`` deletes their trigger rows, so no triggerer ever runs them again and no
+    ``on_kill`` runs anywhere; their executions keep running. Pinned here so that a change (in
+    Airflow, or a provider-side fix) shows up as a failure to re-read.
+    """
+    result = ha.kill_while_marking_failed(N, MARKED, in_transit=IN_TRANSIT)
     _report(result)
 
     marked = result.notes["marked"]
     assert len(marked) == MARKED
     assert result.notes["aborted"] == marked
-    assert dict(result.states) == {"success": N - MARKED, "failed": MARKED}
+    assert dict(result.states) == {"success": N - MARKED - IN_TRANSIT, "failed": MARKED + IN_TRANSIT}
+    # The in-transit ones were completed (SUCCEEDED) by the scenario's end, after the observation.
     assert dict(result.phases) == {"SUCCEEDED": N - MARKED, "ABORTED": MARKED}
     assert result.succeeded_calls.get("TerminateExecution", 0) == MARKED
     assert result.succeeded_calls.get("CreateExecution", 0) == 0
+    # The gap, as Airflow 3.3.2 makes it:
+    assert result.notes["in_transit_marked_before_takeover"], result.timings
+    assert result.notes["in_transit_trigger_rows_left"] == 0  # deleted by Trigger.clean_unused
+    assert result.notes["in_transit_trigger_runs"] == IN_TRANSIT  # only their first run, on the victim
+    assert result.notes["in_transit_user_action_cancels"] == 0  # on_kill never ran
+    assert result.notes["in_transit_phases"] == {"RUNNING": IN_TRANSIT}  # 60 s after: still running
     _no_loop_blocking_of_ours(result)
 
 
@@ -157,7 +173,8 @@ def test_admin_outage_of_30s_while_watching_fails_nothing(ha: HaScenarios) -> No
     _report(result)
 
     assert result.notes["rejected_calls"] > 0, "the watch never hit the outage"
-    assert result.notes["max_finished_during_outage"] == 0  # nobody could see the ends
+    assert result.notes["outage_samples"] >= 3  # task states were read while Admin was surely down...
+    assert result.notes["max_finished_during_outage"] == 0, result.notes  # ...and nobody saw the ends
     assert dict(result.states) == {"success": N}
     assert dict(result.phases) == {"SUCCEEDED": N}
     assert result.calls.get("TerminateExecution", 0) == 0
