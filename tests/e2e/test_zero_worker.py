@@ -164,41 +164,49 @@ def test_zero_worker_success_never_touches_a_worker(
     assert rest.xcom(ZERO_DAG, run_id, "downstream") == sorted(outputs)
 
 
+def mapped_successes(
+    runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack, run_id: str, task_id: str
+) -> dict[int, tuple[dict[str, Any], int]]:
+    """Per map index (0 and 1) once it succeeded: its REST record and its execution's seed input."""
+    out = {}
+    for index in (0, 1):
+        state = runs.wait_task(ZERO_DAG, run_id, task_id, {"success", "failed"}, map_index=index, timeout=240)
+        assert state == "success", rest.task_log(ZERO_DAG, run_id, task_id, map_index=index)[-3000:]
+        name = rest.xcom(ZERO_DAG, run_id, task_id, NAME_KEY, map_index=index)
+        assert name.startswith(task_id.replace("_", "-") + "-"), name
+        record = rest.task_instance(ZERO_DAG, run_id, task_id, map_index=index)
+        out[index] = (record, execution_input(stack, name, "seed"))
+    return out
+
+
 def test_mapped_zero_worker_tasks_start_on_the_triggerer_with_their_own_inputs(
     run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
 ) -> None:
     run_id = run_ids[ZERO_DAG]
-    seeds = {}
-    for index in (0, 1):
-        state = runs.wait_task(
-            ZERO_DAG, run_id, "zero_mapped", {"success", "failed"}, map_index=index, timeout=240
-        )
-        assert state == "success"
-        ti = rest.task_instance(ZERO_DAG, run_id, "zero_mapped", map_index=index)
+    done = mapped_successes(runs, rest, stack, run_id, "zero_mapped")
+    for index, (ti, _) in done.items():
         # A worker run sets queued_when, hostname and pid; the scheduler's log line may lag the state.
         assert (ti["queued_when"], ti["hostname"] or None, ti["pid"]) == (None, None, None), ti
         assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped", index) == 0
-        name = rest.xcom(ZERO_DAG, run_id, "zero_mapped", NAME_KEY, map_index=index)
-        assert name.startswith("zero-mapped-"), name
-        seeds[index] = execution_input(stack, name, "seed")
     # Map index 1's seed is "{{ dag_run.conf.get('seed', 1) + 1 }}" with conf seed 11: rendered natively.
-    assert seeds == {0: 6, 1: 12}
+    assert {index: seed for index, (_, seed) in done.items()} == {0: 6, 1: 12}
 
 
 def test_mapped_tasks_over_an_xcom_fall_back_to_one_worker_run(
     run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
 ) -> None:
     run_id = run_ids[ZERO_DAG]
-    seeds = {}
-    for index in (0, 1):
-        state = runs.wait_task(
-            ZERO_DAG, run_id, "zero_mapped_xcom", {"success", "failed"}, map_index=index, timeout=240
+    done = mapped_successes(runs, rest, stack, run_id, "zero_mapped_xcom")
+    for index, (ti, _) in done.items():
+        assert ti["hostname"], ti  # it ran on a worker
+        poll_until(
+            lambda i=index: worker_runs(stack, ZERO_DAG, run_id, "zero_mapped_xcom", i) >= 1,
+            timeout=30,
+            interval=0.5,
+            what="the scheduler's record of the worker run",
         )
-        assert state == "success"
-        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped_xcom", index) == 1  # the submit
-        name = rest.xcom(ZERO_DAG, run_id, "zero_mapped_xcom", NAME_KEY, map_index=index)
-        seeds[index] = execution_input(stack, name, "seed")
-    assert seeds == {0: 7, 1: 9}
+        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped_xcom", index) == 1  # the submit only
+    assert {index: seed for index, (_, seed) in done.items()} == {0: 7, 1: 9}
     log = rest.task_log(ZERO_DAG, run_id, "zero_mapped_xcom", map_index=0)
     assert "Not started on the triggerer (the expanded values: not literal" in log, log[-3000:]
 
