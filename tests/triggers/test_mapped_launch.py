@@ -23,7 +23,13 @@ from flyte_async_provider.exceptions import FlyteConfigError
 from flyte_async_provider.operators.flyte import FlyteOperator
 from flyte_async_provider.operators.naming import default_base_name, name_for_try
 from flyte_async_provider.triggers.launch import MAPPED_START_TRIGGER_ARGS, FlyteMappedLaunchTrigger
-from flyte_async_provider.triggers.mapped import RunOnWorker, map_index_launch_kwargs
+from flyte_async_provider.triggers.mapped import (
+    WHOLE,
+    RunOnWorker,
+    UpstreamXCom,
+    map_index_launch_kwargs,
+    upstream_xcoms,
+)
 from support.admin_rpc import ident
 from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT, set_flyte_connection
 from support.triggers import single_event
@@ -44,6 +50,15 @@ class CustomFlyteOperator(FlyteOperator):
 @task
 def upstream() -> list[dict[str, Any]]:
     return [{"seed": 1}]
+
+
+@task
+def one_seed(seed: int) -> dict[str, Any]:
+    return {"seed": seed}
+
+
+def same(value: Any) -> Any:
+    return value
 
 
 def serialized(dag: DAG) -> Any:
@@ -79,6 +94,9 @@ def dag() -> DAG:
             [{"inputs": {"seed": 5}, "execution_name": "first"}, {"inputs": {"seed": 6}, "project": "p2"}]
         )
         FlyteOperator.partial(task_id="over_xcom", **common).expand(inputs=upstream())
+        FlyteOperator.partial(task_id="over_mapped", **common).expand(inputs=one_seed.expand(seed=[1, 2]))
+        FlyteOperator.partial(task_id="kwargs_xcom", **common).expand_kwargs(upstream())
+        FlyteOperator.partial(task_id="over_fn", **common).expand(inputs=upstream().map(same))
         FlyteOperator.partial(task_id="xcom_partial", labels=upstream(), **common).expand(
             inputs=[{"seed": 1}]
         )
@@ -132,7 +150,8 @@ def test_expand_kwargs_literals_override_the_partial_arguments(dag: DAG) -> None
 @pytest.mark.parametrize(
     ("task_id", "reason"),
     [
-        ("over_xcom", "the expanded values: not literal values of the DAG file"),
+        ("over_xcom", "the expanded values: not literal values of the DAG file"),  # not fetched
+        ("over_fn", "the expanded values: not literal values of the DAG file"),
         ("xcom_partial", "labels: not literal values of the DAG file"),
         ("subclass", "the task's operator is CustomFlyteOperator, not FlyteOperator itself"),
         ("no_wait", "wait_for_completion=False has nothing to wait for"),
@@ -144,6 +163,34 @@ def test_what_only_a_worker_can_resolve_sends_the_task_to_a_worker(
 ) -> None:
     with pytest.raises(RunOnWorker, match=reason):
         map_index_launch_kwargs(serialized(dag).get_task(task_id), ti(0))
+
+
+def test_plain_upstream_xcoms_are_named_for_the_trigger_to_read(dag: DAG) -> None:
+    tasks = serialized(dag)
+    assert upstream_xcoms(tasks.get_task("over_xcom")) == {
+        "inputs": UpstreamXCom("upstream", "return_value", mapped=False)
+    }
+    assert upstream_xcoms(tasks.get_task("over_mapped")) == {
+        "inputs": UpstreamXCom("one_seed", "return_value", mapped=True)
+    }
+    (whole,) = upstream_xcoms(tasks.get_task("kwargs_xcom")).items()
+    assert whole[0] == WHOLE
+    assert whole[1].mapped is False
+    assert upstream_xcoms(tasks.get_task("over_fn")) == {}  # .map() runs a function: a worker's job
+    assert upstream_xcoms(tasks.get_task("cross")) == {}
+
+
+def test_fetched_upstream_values_expand_like_literals(dag: DAG) -> None:
+    tasks = serialized(dag)
+    values = [{"seed": 21}, {"seed": 22}, {"seed": 23}]
+    for index, expected in enumerate(values):
+        kwargs = map_index_launch_kwargs(tasks.get_task("over_xcom"), ti(index), {"inputs": values})
+        assert kwargs["inputs"] == expected
+    rows = [{"inputs": {"seed": 31}, "execution_name": "kw-a"}, {"inputs": {"seed": 32}}]
+    second = map_index_launch_kwargs(tasks.get_task("kwargs_xcom"), ti(1), {WHOLE: rows})
+    assert (second["inputs"], second["execution_name"]) == ({"seed": 32}, None)
+    with pytest.raises(RunOnWorker, match="do not expand here"):  # an XCom that is not a list
+        map_index_launch_kwargs(tasks.get_task("over_xcom"), ti(0), {"inputs": 5})
 
 
 def test_a_success_callback_makes_the_map_index_resume_on_a_worker(dag: DAG) -> None:
@@ -222,12 +269,19 @@ async def test_the_same_map_index_twice_submits_once(dag: DAG, emulator: Any) ->
     assert seed_of(emulator, names.pop()) == worker_expansion(dag, "cross", 4)["inputs"]["seed"]
 
 
-async def test_an_xcom_mapped_task_is_sent_to_a_worker_without_submitting(
-    dag: DAG, flyte_admin_emulator: Any
+@pytest.mark.parametrize(
+    ("task_id", "why"),
+    [
+        ("over_fn", "not literal values of the DAG file"),
+        ("over_xcom", "could not read upstream task 'upstream''s XCom here"),  # no supervisor here
+    ],
+)
+async def test_what_the_trigger_cannot_expand_goes_to_a_worker_without_submitting(
+    dag: DAG, flyte_admin_emulator: Any, task_id: str, why: str
 ) -> None:
-    event = await single_event(triggered(dag, "over_xcom", 0))
+    event = await single_event(triggered(dag, task_id, 0))
     assert event["status"] == "run_on_worker"
-    assert "not literal values of the DAG file" in event["message"]
+    assert why in event["message"]
     assert flyte_admin_emulator.counters().get("CreateExecution", 0) == 0
 
 

@@ -275,11 +275,12 @@ class FlyteMappedLaunchTrigger(FlyteLaunchTrigger):
     """FlyteLaunchTrigger for one map index of ``FlyteOperator.partial(start_from_trigger=True)``.
 
     The scheduler creates it without kwargs: Airflow 3.3 starts every map index with the operator
-    class's static :data:`MAPPED_START_TRIGGER_ARGS`. ``run()`` first works out this index's kwargs
-    from the serialized task the triggerer gives it (:mod:`.mapped`, in a thread: it imports the
-    operator), then renders and runs exactly as FlyteLaunchTrigger, so a triggerer restart or an HA
-    double run works them out again, identically. Where only a worker can resolve the arguments it
-    yields ``run_on_worker``, and the worker runs the task's ordinary deferrable path.
+    class's static :data:`MAPPED_START_TRIGGER_ARGS`. ``run()`` first reads any upstream XCom the task
+    expands over, works out this index's kwargs from the serialized task the triggerer gives it
+    (:mod:`.mapped`, in a thread: it imports the operator), then renders and runs exactly as
+    FlyteLaunchTrigger, so a triggerer restart or an HA double run works them out again, identically.
+    Where only a worker can resolve the arguments it yields ``run_on_worker``, and the worker runs the
+    task's ordinary deferrable path.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -312,7 +313,8 @@ class FlyteMappedLaunchTrigger(FlyteLaunchTrigger):
                 task = serialized_task_of(self)
                 if task is None or self._context is None:
                     raise RunOnWorker("the triggerer gave no serialized task to expand")
-                kwargs = await asyncio.to_thread(map_index_launch_kwargs, task, self.task_instance)
+                fetched = await self._upstream_values(task)
+                kwargs = await asyncio.to_thread(map_index_launch_kwargs, task, self.task_instance, fetched)
             except RunOnWorker as exc:
                 self.log.info("This map index starts on a worker instead: %s.", exc)
                 yield TriggerEvent(dict(self._payload("run_on_worker", message=str(exc))))
@@ -324,6 +326,31 @@ class FlyteMappedLaunchTrigger(FlyteLaunchTrigger):
             self.render_template_fields(self._context)
         async for event in super().run():
             yield event
+
+    async def _upstream_values(self, task: Any) -> dict[str, Any]:
+        """The upstream XComs this task expands over, read through the triggerer's supervisor."""
+        from flyte_async_provider._compat import apull_xcom
+        from flyte_async_provider.triggers.mapped import RunOnWorker, upstream_xcoms
+
+        ids = self._task_ids()
+        values = {}
+        for name, ref in upstream_xcoms(task).items():
+            try:
+                value = await apull_xcom(
+                    key=ref.key,
+                    dag_id=ids["dag_id"],
+                    task_id=ref.task_id,
+                    run_id=ids["run_id"],
+                    mapped=ref.mapped,
+                )
+            except Exception as exc:  # e.g. no supervisor to ask (dag.test()): a worker can read it
+                raise RunOnWorker(
+                    f"could not read upstream task {ref.task_id!r}'s XCom here ({exc})"
+                ) from exc
+            if value is None:
+                raise RunOnWorker(f"no XCom {ref.key!r} of upstream task {ref.task_id!r} to expand")
+            values[name] = value
+        return values
 
     def _become(self, kwargs: dict[str, Any]) -> None:
         """Take this map index's kwargs, keeping what the triggerer set on the instance."""

@@ -6,8 +6,12 @@ the trigger the serialized DAG: the mapped task's ``partial_kwargs`` and ``expan
 expanded values are literals in the DAG file, Airflow's own expansion (the task SDK's
 ``DictOfListsExpandInput`` / ``ListOfDictsExpandInput``, so the order is the worker's) gives this map
 index's arguments here, and a FlyteOperator built from them gives the kwargs, validated exactly as on a
-worker. Anything only a worker can resolve (an upstream XCom, a mapped task group, a FlyteOperator
-subclass) raises :class:`RunOnWorker` with the reason; the task then runs the ordinary deferrable path.
+worker. An expanded argument that is an upstream task's return value (``.expand(inputs=make())``, mapped
+upstreams included) is fetched by the trigger first (:func:`upstream_xcoms`: the triggerer's supervisor
+answers XCom reads for an explicit map index) and expanded like a literal. Anything only a worker can
+resolve (``.map()``/``.zip()`` of an XCom, an XComArg in ``.partial()``, a mapped task group, a
+FlyteOperator subclass) raises :class:`RunOnWorker` with the reason; the task then runs the ordinary
+deferrable path.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import datetime
 import inspect
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 OPERATOR_MODULE = "flyte_async_provider.operators.flyte"
@@ -27,12 +32,39 @@ _NOT_LITERAL = "not literal values of the DAG file (an upstream task's XCom, or 
 _PLAIN = (str, int, float, bool, type(None), datetime.datetime, datetime.timedelta, datetime.date)
 
 
+# The key of ``.expand_kwargs(upstream.output)``: the whole list of kwargs dicts is the XCom.
+WHOLE = ""
+
+
 class RunOnWorker(Exception):
     """This map index cannot start on the triggerer; ``str(exc)`` says why."""
 
 
-def map_index_launch_kwargs(task: Any, ti: Any) -> dict[str, Any]:
-    """The launch trigger's kwargs for ``ti``'s map index of the serialized mapped ``task``."""
+@dataclass(frozen=True)
+class UpstreamXCom:
+    """An expanded argument that is an upstream task's XCom, read by the trigger before expanding."""
+
+    task_id: str
+    key: str
+    mapped: bool  # the upstream is mapped: its map indexes' values, in map-index order
+
+
+def upstream_xcoms(task: Any) -> dict[str, UpstreamXCom]:
+    """The expanded arguments (:data:`WHOLE` for ``expand_kwargs``) that are a plain upstream XCom."""
+    value = task.expand_input.value
+    items = value.items() if isinstance(value, dict) else [(WHOLE, value)]
+    return {
+        name: UpstreamXCom(arg.operator.task_id, arg.key, bool(getattr(arg.operator, "is_mapped", False)))
+        for name, arg in items
+        if type(arg).__name__ == "SchedulerPlainXComArg"
+    }
+
+
+def map_index_launch_kwargs(task: Any, ti: Any, fetched: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The launch trigger's kwargs for ``ti``'s map index of the serialized mapped ``task``.
+
+    ``fetched``: the values of :func:`upstream_xcoms`, by the same names.
+    """
     from flyte_async_provider.operators.flyte import FlyteOperator
 
     if (getattr(task, "_task_module", None), getattr(task, "task_type", None)) != (
@@ -47,7 +79,7 @@ def map_index_launch_kwargs(task: Any, ti: Any) -> dict[str, Any]:
         raise RunOnWorker("the task is in a mapped task group")
     accepted = set(inspect.signature(FlyteOperator.__init__).parameters) | set(_BASE_ARGUMENTS)
     accepted -= {"self", "kwargs", "start_from_trigger"}
-    given = {**task.partial_kwargs, **_expanded(task, ti)}
+    given = {**task.partial_kwargs, **_expanded(task, ti, fetched or {})}
     arguments = {k: v for k, v in given.items() if k in accepted}
     not_literal = sorted(k for k, v in arguments.items() if not _is_plain(v))
     if not_literal:
@@ -68,8 +100,8 @@ def map_index_launch_kwargs(task: Any, ti: Any) -> dict[str, Any]:
     )
 
 
-def _expanded(task: Any, ti: Any) -> Mapping[str, Any]:
-    """This map index's expanded arguments, by Airflow's own expansion of literal values."""
+def _expanded(task: Any, ti: Any, fetched: Mapping[str, Any]) -> Mapping[str, Any]:
+    """This map index's expanded arguments, by Airflow's own expansion of literal (or fetched) values."""
     from airflow.sdk.definitions._internal.expandinput import (
         DictOfListsExpandInput,
         ListOfDictsExpandInput,
@@ -82,11 +114,18 @@ def _expanded(task: Any, ti: Any) -> Mapping[str, Any]:
     }
     kind = kinds.get(getattr(expand_input, "EXPAND_INPUT_TYPE", ""))
     value = expand_input.value
+    if isinstance(value, dict):
+        value = {name: fetched.get(name, arg) for name, arg in value.items()}
+    else:
+        value = fetched.get(WHOLE, value)
     if kind is None:
         raise RunOnWorker(f"unknown kind of expansion {type(expand_input).__name__}")
     if not _is_plain(value):
         raise RunOnWorker(f"the expanded values: {_NOT_LITERAL}")
-    mapped, _ = kind(value).resolve({"ti": ti})
+    try:
+        mapped, _ = kind(value).resolve({"ti": ti})
+    except (IndexError, TypeError, ValueError) as exc:  # e.g. an upstream XCom that is not a list
+        raise RunOnWorker(f"the expanded values do not expand here ({exc})") from exc
     return dict(mapped)
 
 

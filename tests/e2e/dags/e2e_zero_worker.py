@@ -59,9 +59,22 @@ with DAG(
     def seeds() -> list[dict[str, Any]]:
         return [{"test_split_ratio": 0.5, "seed": seed} for seed in (7, 9)]
 
-    # Mapped over an upstream XCom: the triggerer cannot resolve it, so each map index runs the
-    # ordinary deferrable path (one worker run: the submit) and still ends on the triggerer.
+    @task
+    def one_seed(seed: int) -> dict[str, Any]:
+        return {"test_split_ratio": 0.5, "seed": seed}
+
+    def same(inputs: dict[str, Any]) -> dict[str, Any]:
+        return inputs
+
+    # Mapped over an upstream task's XCom: the trigger reads it through the triggerer, still no worker.
     FlyteOperator.partial(task_id="zero_mapped_xcom", **COMMON).expand(inputs=seeds())
+    # Over a mapped upstream's XComs (one per map index, in map-index order).
+    FlyteOperator.partial(task_id="zero_mapped_upmapped", **COMMON).expand(
+        inputs=one_seed.expand(seed=[13, 14])
+    )
+    # Over .map() of an XCom (Airflow applies the function on a worker): the ordinary deferrable
+    # path, one worker run (the submit), then it ends on the triggerer.
+    FlyteOperator.partial(task_id="zero_mapped_fn", **COMMON).expand(inputs=seeds().map(same))
 
     @task
     def downstream(outputs: Any) -> Any:
