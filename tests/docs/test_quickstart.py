@@ -11,8 +11,11 @@ import ast
 import asyncio
 import fnmatch
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ from support.flyte import DOMAIN, LAUNCH_PLAN, PROJECT
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = (REPO / "docs" / "quickstart.md").read_text()
+SOURCE = REPO / "src" / "flyte_async_provider"
 EXAMPLE_DAG = Path(flyte_async_provider.__file__).parent / "example_dags" / "example_flyte.py"
 
 
@@ -201,3 +205,160 @@ def test_the_connection_check_prints_what_the_doc_shows(
     monkeypatch.setenv("AIRFLOW_CONN_FLYTE_DEFAULT", json.dumps(conn))
     doc_port = str(_documented_connection()["port"])
     assert str(FlyteHook().test_connection()) == shown.replace(doc_port, str(quickstart_emulator.grpc_port))
+
+
+# ---------------------------------------------------------------------------------- quoted log lines
+# A quoted log line is "... <message>": "..." at the start stands for the timestamp and level, "..."
+# elsewhere for left-out text, "…" for one varying value (a name, a date: no spaces).
+STEP_5_WORKER = "The log (each line after its timestamp and level"
+STEP_5_DEFERRED = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=true airflow dags test example_flyte"
+STEP_6_LOGS = "The **Logs** tab has the worker's part"
+PHASE_LINE = re.compile(r"Flyte execution \S+ is [A-Z_]+")
+TERMINAL_PHASES = {"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"}
+
+
+def _quoted_log_lines(marker: str) -> list[str]:
+    """The log lines of the first code block at or after ``marker`` (its "... " or "# ... " lines)."""
+    at = QUICKSTART.find(marker)
+    assert at >= 0, marker
+    blocks = re.finditer(r"^```[a-z]*\n(.*?)^```", QUICKSTART, flags=re.M | re.S)
+    block = next((b for b in blocks if b.end() > at), None)  # the block holding or following marker
+    assert block, f"no code block after {marker!r}"
+    lines = [re.sub(r"^(# )?\.\.\. ", "", line) for line in block.group(1).splitlines()]
+    quoted = [line for line, raw in zip(lines, block.group(1).splitlines(), strict=True) if line != raw]
+    assert quoted, f"no quoted log line after {marker!r}"
+    return quoted
+
+
+def _line_pattern(quoted: str, http_url: str = "http://127.0.0.1:8090") -> re.Pattern[str]:
+    """A quoted line as a regex over the real message (console URLs on ``http_url``)."""
+    text = quoted.replace("http://127.0.0.1:8090", http_url)
+    pattern = re.escape(text).replace(r"\.\.\.", ".*").replace("…", r"\S+")
+    phase = re.fullmatch(r"Flyte execution … is ([A-Z_]+)", quoted)
+    if phase and phase.group(1) not in TERMINAL_PHASES:
+        # Which phases between launch and end a poll sees depends on timing; the line's form does not.
+        pattern = pattern.replace(phase.group(1), "[A-Z_]+")
+    return re.compile(pattern)
+
+
+def _provider_log_formats() -> list[str]:
+    """Every literal format string the provider passes to a logger (``self.log.info("...", ...)``)."""
+    formats: list[str] = []
+    for path in SOURCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"debug", "info", "warning", "error", "exception"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                formats.append(node.args[0].value)
+    return formats
+
+
+def _format_pattern(fmt: str) -> re.Pattern[str]:
+    parts = re.split(r"(%[sdgr%])", fmt)
+    specs = {"%s": ".+?", "%r": ".+?", "%d": r"\d+", "%g": r"[0-9.e+-]+", "%%": "%"}
+    return re.compile("".join(specs.get(part, re.escape(part)) for part in parts))
+
+
+@pytest.mark.parametrize("marker", [STEP_5_WORKER, STEP_5_DEFERRED, STEP_6_LOGS])
+def test_every_quoted_flyte_line_is_one_the_provider_logs(marker: str) -> None:
+    """Each quoted line about Flyte is what one of the provider's log calls prints (word for word)."""
+    formats = [_format_pattern(f) for f in _provider_log_formats()]
+    assert formats
+    for quoted in _quoted_log_lines(marker):
+        if "Flyte" not in quoted:
+            continue  # Airflow's own lines
+        assert any(f.fullmatch(quoted) for f in formats), f"no provider log call prints {quoted!r}"
+        if PHASE_LINE.match(quoted):  # phase lines stay short: no URL, nothing after the phase
+            assert PHASE_LINE.fullmatch(quoted), quoted
+
+
+def _events(output: str) -> list[tuple[str, str]]:
+    """Message and logger of Airflow's console log lines (``<time> [<level>] <message> [<logger>] k=v``)."""
+    line = re.compile(r"^\S+Z \[\s*\w+\s*\] (?P<event>.*?)(?: \[(?P<logger>[A-Za-z_][\w.]*)\](?: \w+=.*)?)?$")
+    matches = [m for m in map(line.match, output.splitlines()) if m]
+    return [(m.group("event").rstrip(), m.group("logger") or "") for m in matches]
+
+
+def _in_order(quoted: list[str], events: list[str], http_url: str) -> None:
+    remaining = iter(events)
+    for line in quoted:
+        pattern = _line_pattern(line, http_url)
+        assert any(pattern.fullmatch(e) for e in remaining), (
+            f"quoted {line!r} not in the log (in this order):\n" + "\n".join(events)
+        )
+
+
+@pytest.fixture(scope="module")
+def dags_test_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[FlyteAdminEmulator, dict[str, str]]]:
+    """Steps 4-5 as the doc gives them, in a fresh AIRFLOW_HOME, against the emulator of step 2.
+
+    The doc's own command lines run in bash (the copy of the DAG, ``db migrate``, both ``dags test``);
+    only the ports are the emulator's free ones. Returns each ``dags test`` command's output.
+    """
+    import airflow
+    from packaging.version import Version
+
+    if Version(airflow.__version__).release < (3, 3):
+        pytest.skip("the quickstart installs the current Airflow (3.3); Airflow's own lines differ before")
+    args = _emulator_command_lines()[0][1:]
+    for flag in ("--port", "--http-port"):
+        args[args.index(flag) + 1] = "0"
+    emu = emulator_from_args(build_parser().parse_args(args))
+    emu.start_in_thread()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        steps_1_3 = QUICKSTART.split("## 4. The DAG", 1)[0]
+        for command in (c for c in _commands() if c in steps_1_3):  # step 6's exports come later
+            if command.startswith("export AIRFLOW_CONN_FLYTE_DEFAULT="):
+                env["AIRFLOW_CONN_FLYTE_DEFAULT"] = json.dumps(_documented_connection_for(emu))
+            elif command.startswith("export AIRFLOW_HOME="):
+                env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("quickstart") / "airflow-home")
+            elif command.startswith("export AIRFLOW__"):
+                key, value = shlex.split(command)[1].split("=", 1)
+                env[key] = value
+        assert "AIRFLOW_HOME" in env
+        assert "AIRFLOW_CONN_FLYTE_DEFAULT" in env
+        step_4_5 = QUICKSTART.split("## 4. The DAG", 1)[1].split("## 6.", 1)[0]
+        outputs: dict[str, str] = {}
+        for command in _commands():
+            if command in step_4_5 and not command.startswith('python -c "from flyte_async_provider'):
+                done = subprocess.run(
+                    ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=240
+                )
+                assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-3000:])
+                outputs[command] = done.stdout + done.stderr
+        yield emu, outputs
+    finally:
+        emu.stop_in_thread()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("marker", "command"),
+    [
+        (STEP_5_WORKER, "airflow dags test example_flyte"),
+        (STEP_5_DEFERRED, STEP_5_DEFERRED),
+    ],
+)
+def test_step_5_log_lines_are_what_dags_test_prints(
+    dags_test_runs: tuple[FlyteAdminEmulator, dict[str, str]], marker: str, command: str
+) -> None:
+    emu, outputs = dags_test_runs
+    assert command in outputs, sorted(outputs)
+    events = _events(outputs[command])
+    messages = [message for message, _ in events]
+    _in_order(_quoted_log_lines(marker), messages, emu.http_url)
+    phase_lines = [m for m in messages if PHASE_LINE.fullmatch(m)]
+    assert phase_lines
+    assert all(len(m) <= 100 for m in phase_lines), phase_lines
+    # The console URL of FlyteOperator's execution: once after the launch, and (deferred) once at the end.
+    urls = [m for m, logger in events if "/console/" in m and ".sensors." not in logger]
+    assert len(urls) == (2 if command == STEP_5_DEFERRED else 1), urls
