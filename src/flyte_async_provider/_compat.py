@@ -173,18 +173,15 @@ def has_mapped_dependants(task: Any) -> bool:
     return False
 
 
-async def apull_xcom(*, key: str, dag_id: str, task_id: str, run_id: str, mapped: bool) -> Any:
-    """An upstream task's XCom from a trigger (Airflow >= 3.3): one value, or every map index's in order.
+async def apull_xcom(*, key: str, dag_id: str, task_id: str, run_id: str) -> Any:
+    """An unmapped upstream task's XCom, read from a trigger (Airflow >= 3.3).
 
-    An explicit map index (-1 for an unmapped task): the triggerer's supervisor never answers a read
-    without one.
+    With an explicit map index (-1): Airflow 3.3.2's triggerer supervisor answers that, but never a
+    read without one, nor one of all map indexes (the caller bounds the wait).
     """
     from airflow.sdk.execution_time.xcom import XCom  # the configured backend class
 
-    ids = {"key": key, "dag_id": dag_id, "task_id": task_id, "run_id": run_id}
-    if mapped:
-        return await XCom.aget_all(**ids)
-    return await XCom.aget_one(**ids, map_index=-1)
+    return await XCom.aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1)
 
 
 async def apush_xcom(key: str, value: Any, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:

@@ -192,41 +192,46 @@ def test_mapped_zero_worker_tasks_start_on_the_triggerer_with_their_own_inputs(
     assert {index: seed for index, (_, seed) in done.items()} == {0: 6, 1: 12}
 
 
-@pytest.mark.parametrize(
-    ("task_id", "seeds"), [("zero_mapped_xcom", {0: 7, 1: 9}), ("zero_mapped_upmapped", {0: 13, 1: 14})]
-)
 def test_mapped_tasks_over_an_upstream_xcom_start_on_the_triggerer_too(
+    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
+) -> None:
+    run_id = run_ids[ZERO_DAG]
+    done = mapped_successes(runs, rest, stack, run_id, "zero_mapped_xcom")
+    for ti, _ in done.values():
+        assert (ti["queued_when"], ti["hostname"] or None, ti["pid"]) == (None, None, None), ti
+    assert {index: seed for index, (_, seed) in done.items()} == {0: 7, 1: 9}
+
+
+@pytest.mark.parametrize(
+    ("task_id", "seeds", "why"),
+    [
+        ("zero_mapped_fn", {0: 7, 1: 9}, "the expanded values: not literal"),
+        ("zero_mapped_upmapped", {0: 13, 1: 14}, "it expands over mapped upstream task 'one_seed'"),
+    ],
+)
+def test_what_the_triggerer_cannot_expand_falls_back_to_one_worker_run(
     run_ids: dict[str, str],
     runs: DagRuns,
     rest: AirflowRestClient,
     stack: AirflowStack,
     task_id: str,
     seeds: dict[int, int],
+    why: str,
 ) -> None:
     run_id = run_ids[ZERO_DAG]
     done = mapped_successes(runs, rest, stack, run_id, task_id)
-    for ti, _ in done.values():
-        assert (ti["queued_when"], ti["hostname"] or None, ti["pid"]) == (None, None, None), ti
-    assert {index: seed for index, (_, seed) in done.items()} == seeds
-
-
-def test_mapped_tasks_over_a_mapped_function_fall_back_to_one_worker_run(
-    run_ids: dict[str, str], runs: DagRuns, rest: AirflowRestClient, stack: AirflowStack
-) -> None:
-    run_id = run_ids[ZERO_DAG]
-    done = mapped_successes(runs, rest, stack, run_id, "zero_mapped_fn")
     for index, (ti, _) in done.items():
         assert ti["hostname"], ti  # it ran on a worker
         poll_until(
-            lambda i=index: worker_runs(stack, ZERO_DAG, run_id, "zero_mapped_fn", i) >= 1,
+            lambda i=index: worker_runs(stack, ZERO_DAG, run_id, task_id, i) >= 1,
             timeout=30,
             interval=0.5,
             what="the scheduler's record of the worker run",
         )
-        assert worker_runs(stack, ZERO_DAG, run_id, "zero_mapped_fn", index) == 1  # the submit only
-    assert {index: seed for index, (_, seed) in done.items()} == {0: 7, 1: 9}
-    log = rest.task_log(ZERO_DAG, run_id, "zero_mapped_fn", map_index=0)
-    assert "Not started on the triggerer (the expanded values: not literal" in log, log[-3000:]
+        assert worker_runs(stack, ZERO_DAG, run_id, task_id, index) == 1  # the submit only
+    assert {index: seed for index, (_, seed) in done.items()} == seeds
+    log = rest.task_log(ZERO_DAG, run_id, task_id, map_index=0)
+    assert f"Not started on the triggerer ({why}" in log, log[-3000:]
 
 
 def test_zero_worker_failure_raises_flyte_s_typed_error_on_a_worker(

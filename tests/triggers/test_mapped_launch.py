@@ -274,6 +274,7 @@ async def test_the_same_map_index_twice_submits_once(dag: DAG, emulator: Any) ->
     [
         ("over_fn", "not literal values of the DAG file"),
         ("over_xcom", "could not read upstream task 'upstream''s XCom here"),  # no supervisor here
+        ("over_mapped", "it expands over mapped upstream task 'one_seed''s XComs"),
     ],
 )
 async def test_what_the_trigger_cannot_expand_goes_to_a_worker_without_submitting(

@@ -29,6 +29,8 @@ from flyte_async_provider.triggers.flyte import FlyteExecutionTrigger
 
 # Terminate this long before Airflow's trigger timeout (which fails the task without telling us).
 DEADLINE_MARGIN_SECONDS = 2.0
+# An upstream XCom read through the triggerer's supervisor; past this the task goes to a worker.
+XCOM_READ_TIMEOUT_SECONDS = 30.0
 # How long on_kill waits for a CreateExecution in flight before terminating what it created.
 SUBMIT_GRACE_SECONDS = 30.0
 
@@ -275,8 +277,8 @@ class FlyteMappedLaunchTrigger(FlyteLaunchTrigger):
     """FlyteLaunchTrigger for one map index of ``FlyteOperator.partial(start_from_trigger=True)``.
 
     The scheduler creates it without kwargs: Airflow 3.3 starts every map index with the operator
-    class's static :data:`MAPPED_START_TRIGGER_ARGS`. ``run()`` first reads any upstream XCom the task
-    expands over, works out this index's kwargs from the serialized task the triggerer gives it
+    class's static :data:`MAPPED_START_TRIGGER_ARGS`. ``run()`` first reads the unmapped upstream XCom
+    the task may expand over, works out this index's kwargs from the serialized task the triggerer gives it
     (:mod:`.mapped`, in a thread: it imports the operator), then renders and runs exactly as
     FlyteLaunchTrigger, so a triggerer restart or an HA double run works them out again, identically.
     Where only a worker can resolve the arguments it yields ``run_on_worker``, and the worker runs the
@@ -335,17 +337,15 @@ class FlyteMappedLaunchTrigger(FlyteLaunchTrigger):
         ids = self._task_ids()
         values = {}
         for name, ref in upstream_xcoms(task).items():
+            if ref.mapped:
+                # Airflow 3.3.2's triggerer supervisor never answers a read of all map indexes' XComs.
+                raise RunOnWorker(f"it expands over mapped upstream task {ref.task_id!r}'s XComs")
+            read = apull_xcom(key=ref.key, dag_id=ids["dag_id"], task_id=ref.task_id, run_id=ids["run_id"])
             try:
-                value = await apull_xcom(
-                    key=ref.key,
-                    dag_id=ids["dag_id"],
-                    task_id=ref.task_id,
-                    run_id=ids["run_id"],
-                    mapped=ref.mapped,
-                )
-            except Exception as exc:  # e.g. no supervisor to ask (dag.test()): a worker can read it
+                value = await asyncio.wait_for(read, XCOM_READ_TIMEOUT_SECONDS)
+            except (Exception, asyncio.TimeoutError) as exc:  # no supervisor (dag.test()), no answer
                 raise RunOnWorker(
-                    f"could not read upstream task {ref.task_id!r}'s XCom here ({exc})"
+                    f"could not read upstream task {ref.task_id!r}'s XCom here ({exc!r})"
                 ) from exc
             if value is None:
                 raise RunOnWorker(f"no XCom {ref.key!r} of upstream task {ref.task_id!r} to expand")

@@ -6,11 +6,11 @@ the trigger the serialized DAG: the mapped task's ``partial_kwargs`` and ``expan
 expanded values are literals in the DAG file, Airflow's own expansion (the task SDK's
 ``DictOfListsExpandInput`` / ``ListOfDictsExpandInput``, so the order is the worker's) gives this map
 index's arguments here, and a FlyteOperator built from them gives the kwargs, validated exactly as on a
-worker. An expanded argument that is an upstream task's return value (``.expand(inputs=make())``, mapped
-upstreams included) is fetched by the trigger first (:func:`upstream_xcoms`: the triggerer's supervisor
-answers XCom reads for an explicit map index) and expanded like a literal. Anything only a worker can
-resolve (``.map()``/``.zip()`` of an XCom, an XComArg in ``.partial()``, a mapped task group, a
-FlyteOperator subclass) raises :class:`RunOnWorker` with the reason; the task then runs the ordinary
+worker. An expanded argument that is an unmapped upstream task's return value (``.expand(inputs=make())``)
+is read by the trigger first (:func:`upstream_xcoms`: the triggerer's supervisor answers an XCom read
+for an explicit map index) and expanded like a literal. Anything only a worker can resolve (a mapped
+upstream's XComs, ``.map()``/``.zip()`` of an XCom, an XComArg in ``.partial()``, a mapped task group,
+a FlyteOperator subclass) raises :class:`RunOnWorker` with the reason; the task then runs the ordinary
 deferrable path.
 """
 
@@ -46,7 +46,7 @@ class UpstreamXCom:
 
     task_id: str
     key: str
-    mapped: bool  # the upstream is mapped: its map indexes' values, in map-index order
+    mapped: bool  # the upstream is mapped (its XComs, one per map index, are a worker's to read)
 
 
 def upstream_xcoms(task: Any) -> dict[str, UpstreamXCom]:

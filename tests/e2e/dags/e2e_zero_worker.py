@@ -68,12 +68,12 @@ with DAG(
 
     # Mapped over an upstream task's XCom: the trigger reads it through the triggerer, still no worker.
     FlyteOperator.partial(task_id="zero_mapped_xcom", **COMMON).expand(inputs=seeds())
-    # Over a mapped upstream's XComs (one per map index, in map-index order).
+    # Over a mapped upstream's XComs (Airflow 3.3.2's triggerer cannot read those), or .map() of an
+    # XCom (Airflow applies the function on a worker): the ordinary deferrable path, one worker run
+    # (the submit), then it ends on the triggerer.
     FlyteOperator.partial(task_id="zero_mapped_upmapped", **COMMON).expand(
         inputs=one_seed.expand(seed=[13, 14])
     )
-    # Over .map() of an XCom (Airflow applies the function on a worker): the ordinary deferrable
-    # path, one worker run (the submit), then it ends on the triggerer.
     FlyteOperator.partial(task_id="zero_mapped_fn", **COMMON).expand(inputs=seeds().map(same))
 
     @task
