@@ -10,7 +10,9 @@ of N (the same code as tests/e2e/test_ha_triggerers.py, :mod:`flyte_async_provid
 - ``fanout``  N tasks watched, a steady window of 3 poll intervals, then all executions succeed
 - ``kill``    SIGKILL the triggerer holding the most triggers; the other takes them over; all succeed
 - ``mark``    the same kill while users mark ``--marked`` tasks failed (half the survivor's, at once;
-              half the victim's, once reassigned): exactly those executions must end ABORTED
+              half the victim's, once reassigned) and ``--in-transit`` more of the victim's before
+              the takeover (ended by the API server's user-mark listener): exactly those executions
+              must end ABORTED
 - ``outage``  Flyte Admin unavailable for 30 s while N are watched (the executions end meanwhile)
 
 Per scenario it prints the totals (task states, Flyte phases, CreateExecution / TerminateExecution
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--in-transit",
         type=int,
         default=5,
-        help="more of the victim's tasks marked failed before the takeover, in 'mark' (reported)",
+        help="more of the victim's tasks marked failed before the takeover, in 'mark'",
     )
     p.add_argument("--outage", type=float, default=30.0, help="seconds of Admin outage in 'outage'")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated of {SCENARIOS}")

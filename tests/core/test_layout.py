@@ -1,9 +1,9 @@
 """The package layout keeps its roles: no import circle, and a deployed Airflow never loads the testing kit.
 
-``hooks``, ``operators``, ``sensors``, ``triggers``, ``links``, ``admin``, ``spec``, ``flytekit_config``
-and the top-level modules are what Airflow imports; ``emulator`` and ``demo`` (the stack harness) are
-the testing kit users test their DAGs with. A runtime module importing the kit, even lazily, would put
-a test server on every worker's import path.
+``hooks``, ``operators``, ``sensors``, ``triggers``, ``links``, ``admin``, ``spec``,
+``flytekit_config``, ``user_marks`` and the top-level modules are what Airflow imports; ``emulator``
+and ``demo`` (the stack harness) are the testing kit users test their DAGs with. A runtime module
+importing the kit, even lazily, would put a test server on every worker's import path.
 """
 
 from __future__ import annotations
@@ -114,14 +114,14 @@ def test_the_async_admin_client_does_not_reach_up_into_the_airflow_surface() -> 
 # the ones before it.
 LAYERS = (
     ("_compat",),
-    ("phases", "exceptions", "events", "outcome"),
+    ("phases", "exceptions", "events", "outcome", "execution_ref"),
     ("config", "connection_form", "tls_mismatch"),
     ("spec",),
     ("admin", "connections"),
     ("flytekit_config",),
     ("hooks",),
     ("triggers",),
-    ("links", "operators", "sensors"),
+    ("links", "operators", "sensors", "user_marks"),
     ("provider_info", "example_dags", "__init__"),
 )
 

@@ -140,31 +140,30 @@ def test_sigkilled_triggerer_s_triggers_move_and_every_task_succeeds_once(ha: Ha
 
 
 def test_kill_while_users_mark_tasks_failed_terminates_exactly_those(ha: HaScenarios) -> None:
-    """Tasks marked on the live triggerer or after the takeover: their executions, and only those, end.
+    """Tasks marked on the live triggerer, after the takeover, or in between: theirs, and only theirs, end.
 
-    The ``IN_TRANSIT`` tasks marked while their triggerer was dead and not yet replaced are the known
-    gap of Airflow 3.3.2 (docs/architecture.md, "Several triggerers (HA)"): the live triggerer's
-    ``Trigger.clean_unused`` deletes their trigger rows, so no triggerer ever runs them again and no
-    ``on_kill`` runs anywhere; their executions keep running. Pinned here so that a change (in
-    Airflow, or a provider-side fix) shows up as a failure to re-read.
+    The ``IN_TRANSIT`` tasks marked while their triggerer was dead and not yet replaced have no trigger
+    left anywhere (the live triggerer's ``Trigger.clean_unused`` deletes their rows; no ``on_kill``
+    runs): the API server's user-mark listener terminates their executions (docs/architecture.md,
+    "Several triggerers (HA)").
     """
     result = ha.kill_while_marking_failed(N, MARKED, in_transit=IN_TRANSIT)
     _report(result)
 
     marked = result.notes["marked"]
-    assert len(marked) == MARKED
+    assert len(marked) == MARKED + IN_TRANSIT
     assert result.notes["aborted"] == marked
     assert dict(result.states) == {"success": N - MARKED - IN_TRANSIT, "failed": MARKED + IN_TRANSIT}
-    # The in-transit ones were completed (SUCCEEDED) by the scenario's end, after the observation.
-    assert dict(result.phases) == {"SUCCEEDED": N - MARKED, "ABORTED": MARKED}
-    assert result.succeeded_calls.get("TerminateExecution", 0) == MARKED
+    assert dict(result.phases) == {"SUCCEEDED": N - MARKED - IN_TRANSIT, "ABORTED": MARKED + IN_TRANSIT}
+    # One terminate per marked execution: the listener's and on_kill's never both go through.
+    assert result.succeeded_calls.get("TerminateExecution", 0) == MARKED + IN_TRANSIT
     assert result.succeeded_calls.get("CreateExecution", 0) == 0
-    # The gap, as Airflow 3.3.2 makes it:
+    # The in-transit ones, as Airflow 3.3.2 leaves them: no trigger ran for them, the listener ended them.
     assert result.notes["in_transit_marked_before_takeover"], result.timings
     assert result.notes["in_transit_trigger_rows_left"] == 0  # deleted by Trigger.clean_unused
     assert result.notes["in_transit_trigger_runs"] == IN_TRANSIT  # only their first run, on the victim
     assert result.notes["in_transit_user_action_cancels"] == 0  # on_kill never ran
-    assert result.notes["in_transit_phases"] == {"RUNNING": IN_TRANSIT}  # 60 s after: still running
+    assert result.notes["in_transit_phases"] == {"ABORTED": IN_TRANSIT}
     _no_loop_blocking_of_ours(result)
 
 

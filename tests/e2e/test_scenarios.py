@@ -2,7 +2,8 @@
 
 All runs are triggered at once when the module starts, so their worker start-ups, Flyte phases and
 resumes overlap; the tests then check them one by one, in an order where the disruptive ones come
-last: a user cancel (5), a SIGKILLed triggerer (6) and an Admin outage (8). Every assertion reads
+last: a user cancel (5), a SIGKILLed triggerer (6), an Admin outage (8) and a user cancel while no
+triggerer runs (9). Every assertion reads
 Airflow's REST API or the emulator's control API; every wait is a bounded poll.
 """
 
@@ -73,6 +74,7 @@ def _script(emulator: Any) -> None:
     emulator.script(Outcome.hang(), quick, name_pattern="flyte-timeout-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="flyte-restart-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="flyte-outage-*")
+    emulator.script(Outcome.hang(), quick, name_pattern="flyte-orphan-*")
 
 
 def _seed_dag_id(rest: AirflowRestClient) -> str | None:
@@ -104,6 +106,7 @@ def scenarios(
         6: ("e2e_restart", "flyte_restart"),
         7: ("e2e_timeout", "flyte_timeout"),
         8: ("e2e_outage", "flyte_outage"),
+        9: ("e2e_orphan", "flyte_orphan"),
     }
     if seed_dag is not None:
         plan[1] = (seed_dag, SEED_TASK)
@@ -328,3 +331,30 @@ def test_8_admin_outage_of_30s_fails_no_task_and_all_resume(
     for ti in rest.task_instances(s.dag_id, s.run_id, task_id=s.task_id):
         ended = datetime.fromisoformat(ti["end_date"]).timestamp()
         assert ended >= outage_started + 25, f"map index {ti['map_index']} ended during the outage"
+
+
+def test_9_marking_a_task_failed_while_no_triggerer_runs_aborts_the_execution_from_the_api_server(
+    scenarios: dict[int, Scenario], runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack
+) -> None:
+    """The trigger's only holder is dead: the API server's user-mark listener terminates (no on_kill can)."""
+    s = scenarios[9]
+    _wait_deferred(runs, s, stack)
+    name = _execution_name(rest, s)
+    emulator.reset_counters()
+
+    stack.kill_component("triggerer")
+    try:
+        rest.set_task_instance_state(s.dag_id, s.run_id, s.task_id, "failed")
+        marked = time.monotonic()
+        execution = _wait_phase(emulator, name, "ABORTED", timeout=10, interval=0.1)
+        assert time.monotonic() - marked <= 10.5
+    finally:
+        stack.start_component("triggerer")
+    cause = execution.closure.abort_metadata.cause
+    assert "marked" in cause, cause  # the listener's words, not on_kill's ("user stopped")
+    assert "while deferred" in cause, cause
+    for name_part in (s.task_id, s.dag_id, s.run_id):
+        assert name_part in cause, cause
+    assert emulator.success_counters().get("TerminateExecution", 0) == 1
+    assert runs.wait_run(s.dag_id, s.run_id, timeout=60) == "failed"
+    assert rest.task_instance(s.dag_id, s.run_id, s.task_id)["state"] == "failed"

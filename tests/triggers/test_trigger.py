@@ -132,6 +132,19 @@ async def test_on_kill_respects_terminate_on_kill_false(flyte_admin_emulator: An
     assert flyte_admin_emulator.counters().get("TerminateExecution", 0) == 0
 
 
+async def test_on_kill_keeps_the_cause_of_a_terminate_already_under_way(
+    flyte_admin_emulator: Any, flyte_conn: str
+) -> None:
+    """The API server's user-mark listener usually terminates first; Flyte would take a second abort."""
+    flyte_admin_emulator.script(Outcome.hang(), advance=Advance.manual(), name_pattern="twice-*")
+    launch(flyte_admin_emulator.grpc_endpoint, "twice-1")
+    flyte_admin_emulator.terminate(PROJECT, DOMAIN, "twice-1", "marked from the API server")
+    await make_trigger(flyte_conn, "twice-1").on_kill()
+    execution = flyte_admin_emulator.execution(PROJECT, DOMAIN, "twice-1")
+    assert execution.closure.abort_metadata.cause == "marked from the API server"
+    assert flyte_admin_emulator.counters().get("TerminateExecution", 0) == 0
+
+
 async def test_on_kill_leaves_a_still_deferred_task_alone(
     flyte_admin_emulator: Any, flyte_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

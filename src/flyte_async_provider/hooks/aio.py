@@ -130,6 +130,21 @@ class FlyteAsyncHook:
         """Terminate the execution; False if it had already ended."""
         return await (await self._client()).terminate_execution(self.project, self.domain, name, cause)
 
+    async def terminate_unless_ending(self, name: str, cause: str) -> bool:
+        """Terminate unless already ended or aborting (False then), so a second canceller keeps the cause.
+
+        A user's mark reaches two cancellers, the API server's listener and the trigger's ``on_kill``;
+        Flyte accepts a terminate while ABORTING and would overwrite the first one's cause.
+        """
+        from flyte_async_provider.exceptions import FlyteNotFoundError
+
+        try:
+            if not (await self.get_execution(name)).phase.is_attachable:
+                return False
+        except FlyteNotFoundError:
+            return False
+        return await self.terminate(name, cause)
+
     async def submit(
         self,
         name: str,

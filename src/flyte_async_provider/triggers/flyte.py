@@ -195,9 +195,9 @@ class FlyteExecutionTrigger(BaseTrigger):
         }
 
     def _task_label(self) -> str:
-        ids = self._task_ids()
-        mapped = f"[{ids['map_index']}]" if ids["map_index"] >= 0 else ""
-        return f"DAG {ids['dag_id'] or '?'}, task {ids['task_id'] or '?'}{mapped}, run {ids['run_id'] or '?'}"
+        from flyte_async_provider.execution_ref import task_label
+
+        return task_label(**self._task_ids())
 
     # ------------------------------------------------------------------ run
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -399,7 +399,7 @@ class FlyteExecutionTrigger(BaseTrigger):
             return
         cause = f"Airflow user stopped {self._task_label()}; terminated by airflow-provider-flyte-async."
         try:
-            terminated = await self.hook.terminate(self.execution_name, cause)
+            terminated = await self.hook.terminate_unless_ending(self.execution_name, cause)
         except Exception:
             self.log.exception("Could not terminate Flyte execution %s", self._execution_ref())
             return

@@ -1,0 +1,208 @@
+"""The API server's user-mark listener: its XCom record, its terminator (against the emulator over
+gRPC), which marks it acts on, and that only building the API server's app installs it.
+
+The whole path (a real API server, a task marked while no triggerer runs) is
+tests/e2e/test_scenarios.py::test_9 and the HA mark scenario.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from flyte_async_provider.emulator import Advance, Outcome
+from flyte_async_provider.execution_ref import ExecutionRef, task_label
+from flyte_async_provider.user_marks import listener as listener_module
+from flyte_async_provider.user_marks.terminator import Terminator
+from support.admin_rpc import launch
+from support.flyte import DOMAIN, PROJECT, phase_name, set_flyte_connection
+
+
+@pytest.fixture
+def conn_id(monkeypatch: pytest.MonkeyPatch, flyte_admin_emulator: Any) -> str:
+    conn = f"flyte_{uuid.uuid4().hex[:8]}"
+    set_flyte_connection(monkeypatch, conn, flyte_admin_emulator.grpc_endpoint)
+    return conn
+
+
+def _ref(conn_id: str, name: str, terminate: bool = True) -> ExecutionRef:
+    return ExecutionRef(conn_id, PROJECT, DOMAIN, name, terminate)
+
+
+# ------------------------------------------------------------------ the record
+def test_the_record_round_trips_as_plain_json_and_rejects_anything_else() -> None:
+    ref = ExecutionRef("flyte_default", "p", "d", "n-1", True)
+    assert ExecutionRef.from_xcom(ref.to_xcom()) == ref
+    assert ExecutionRef.from_xcom('{"conn_id": "c", "project": "p", "domain": "d", "name": "n"}') == (
+        ExecutionRef("c", "p", "d", "n", False)  # not saying so never means "terminate"
+    )
+    for junk in (None, "n-1", "{not json", ["n-1"], {"name": "n-1"}, {**ref.to_xcom(), "project": ""}):
+        assert ExecutionRef.from_xcom(junk) is None, junk
+
+
+def test_the_record_holds_no_secret_only_names() -> None:
+    assert set(ExecutionRef("c", "p", "d", "n", True).to_xcom()) == {
+        "conn_id",
+        "project",
+        "domain",
+        "name",
+        "terminate_on_kill",
+    }
+
+
+def test_task_label_names_dag_task_map_index_and_run() -> None:
+    assert task_label("ml", "train", "manual__1", 3) == "DAG ml, task train[3], run manual__1"
+    assert task_label("ml", "train", "manual__1", -1) == "DAG ml, task train, run manual__1"
+
+
+# ------------------------------------------------------------------ the terminator
+def test_terminator_aborts_a_running_execution_with_the_cause_once(
+    flyte_admin_emulator: Any, conn_id: str
+) -> None:
+    flyte_admin_emulator.script(Outcome.hang(), advance=Advance.after_reads(1), name_pattern="mark-*")
+    launch(flyte_admin_emulator.grpc_endpoint, "mark-1")
+    terminator = Terminator()
+
+    assert terminator.submit(_ref(conn_id, "mark-1"), "marked by a test").result(timeout=30) is True
+    execution = flyte_admin_emulator.execution(PROJECT, DOMAIN, "mark-1")
+    assert phase_name(execution) in {"ABORTING", "ABORTED"}
+    assert execution.closure.abort_metadata.cause == "marked by a test"
+    # A second request (a live triggerer's on_kill racing the listener) is answered "already ended".
+    assert terminator.submit(_ref(conn_id, "mark-1"), "again").result(timeout=30) is False
+    assert flyte_admin_emulator.success_counters().get("TerminateExecution", 0) == 1
+
+
+def test_terminator_treats_an_unknown_execution_as_nothing_to_do(
+    flyte_admin_emulator: Any, conn_id: str
+) -> None:
+    assert Terminator().submit(_ref(conn_id, "never-created"), "x").result(timeout=30) is False
+
+
+def test_terminator_gives_up_on_an_unreachable_admin_without_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conn = f"flyte_{uuid.uuid4().hex[:8]}"
+    set_flyte_connection(monkeypatch, conn, f"127.0.0.1:{port}")
+    started = time.monotonic()
+    assert Terminator().submit(_ref(conn, "n-1"), "x").result(timeout=120) is None
+    assert time.monotonic() - started < 90  # bounded by the client's retries and the overall timeout
+
+
+# ------------------------------------------------------------------ which marks it acts on
+@pytest.fixture
+def submitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[ExecutionRef, str]]:
+    """What the listener hands to the terminator (each test replaces the database read)."""
+    calls: list[tuple[ExecutionRef, str]] = []
+    fake = SimpleNamespace(submit=lambda ref, cause: calls.append((ref, cause)))
+    monkeypatch.setattr("flyte_async_provider.user_marks.terminator.TERMINATOR", fake)
+    return calls
+
+
+def _ti(**attrs: Any) -> Any:
+    base = {"dag_id": "ml", "task_id": "train", "run_id": "manual__1", "map_index": -1}
+    return SimpleNamespace(**{"trigger_id": None, "next_method": None, **base, **attrs})
+
+
+@pytest.mark.parametrize(
+    ("ti_attrs", "ref", "previous_state", "acts"),
+    [
+        ({"trigger_id": 7}, ExecutionRef("c", "p", "d", "n", True), None, True),
+        ({"next_method": "execute_complete"}, ExecutionRef("c", "p", "d", "n", True), None, True),
+        ({}, ExecutionRef("c", "p", "d", "n", True), None, False),  # never deferred (fire-and-forget)
+        ({"trigger_id": 7}, ExecutionRef("c", "p", "d", "n", False), None, False),  # terminate_on_kill=False
+        ({"trigger_id": 7}, None, None, False),  # no record: a sensor, or nothing submitted yet
+        ({"trigger_id": 7}, ExecutionRef("c", "p", "d", "n", True), "running", False),  # a failure, no mark
+    ],
+)
+def test_the_listener_terminates_only_marked_deferred_tasks_that_own_an_execution(
+    monkeypatch: pytest.MonkeyPatch,
+    submitted: list[tuple[ExecutionRef, str]],
+    ti_attrs: dict[str, Any],
+    ref: ExecutionRef | None,
+    previous_state: str | None,
+    acts: bool,
+) -> None:
+    monkeypatch.setattr(listener_module, "read_ref", lambda *ids: ref)
+    listener_module.LISTENER.on_task_instance_failed(previous_state, _ti(**ti_attrs), "marked")
+    assert [r for r, _ in submitted] == ([ref] if acts else [])
+    if acts:
+        assert submitted[0][1].startswith("Airflow user marked DAG ml, task train, run manual__1 failed")
+
+
+def test_a_mark_success_terminates_too(
+    monkeypatch: pytest.MonkeyPatch, submitted: list[tuple[ExecutionRef, str]]
+) -> None:
+    ref = ExecutionRef("c", "p", "d", "n", True)
+    monkeypatch.setattr(listener_module, "read_ref", lambda *ids: ref)
+    listener_module.LISTENER.on_task_instance_success(None, _ti(trigger_id=1, map_index=2))
+    assert submitted == [(ref, submitted[0][1])]
+    assert "task train[2]" in submitted[0][1]
+    assert "success" in submitted[0][1]
+
+
+def test_the_listener_never_raises_into_airflow(
+    monkeypatch: pytest.MonkeyPatch, submitted: list[tuple[ExecutionRef, str]]
+) -> None:
+    def broken(*ids: Any) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(listener_module, "read_ref", broken)
+    listener_module.LISTENER.on_task_instance_failed(None, _ti(trigger_id=1), "marked")
+    assert submitted == []
+
+
+# ------------------------------------------------------------------ where it is installed
+def _registered() -> bool:
+    from airflow.listeners.listener import get_listener_manager
+
+    return bool(get_listener_manager().pm.is_registered(listener_module.LISTENER))
+
+
+@pytest.fixture
+def listener_manager() -> Iterator[Any]:
+    from airflow.listeners.listener import get_listener_manager
+
+    manager = get_listener_manager()
+    yield manager
+    if manager.pm.is_registered(listener_module.LISTENER):
+        manager.pm.unregister(listener_module.LISTENER)
+
+
+def test_the_plugin_loads_from_its_entry_point_without_registering_a_listener(listener_manager: Any) -> None:
+    from airflow import plugins_manager
+
+    from flyte_async_provider.user_marks.plugin import FlyteUserMarkPlugin
+
+    plugins = plugins_manager.get_fastapi_plugins()[1]
+    assert any(m["name"] == "flyte-user-mark-listener" for m in plugins), plugins
+    assert any(isinstance(p, FlyteUserMarkPlugin) for p in plugins_manager._get_plugins()[0])
+    # A DAG processor, scheduler or triggerer: plugins loaded, no listener (end_from_trigger stays legal).
+    assert not _registered()
+    assert not listener_manager.has_listeners
+
+
+def test_building_the_api_server_app_registers_the_listener(listener_manager: Any) -> None:
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app()) as client:
+        client.get("/api/v2/monitor/health")
+    assert _registered()
+
+
+def test_the_option_turns_it_off(monkeypatch: pytest.MonkeyPatch, listener_manager: Any) -> None:
+    from flyte_async_provider.user_marks.plugin import RegisterUserMarkListener
+
+    monkeypatch.setenv("AIRFLOW__FLYTE__TERMINATE_MARKED_TASKS_FROM_API_SERVER", "False")
+    RegisterUserMarkListener(app=None)
+    assert not _registered()
+    monkeypatch.delenv("AIRFLOW__FLYTE__TERMINATE_MARKED_TASKS_FROM_API_SERVER")
+    RegisterUserMarkListener(app=None)
+    assert _registered()
