@@ -59,7 +59,7 @@ compat: $(COMPAT_STAMP)
 ## start_from_trigger), on a real Airflow of the oldest supported version: success, Flyte failure and
 ## abort, a user marking the task failed, execution_timeout while deferred, a SIGKILLed triggerer
 ## restarted. ~1.5 min on top of `compat`.
-COMPAT_E2E_TESTS ?= test_1_ or test_3_ or test_4_ or test_5_ or test_6_ or test_7_
+COMPAT_E2E_TESTS ?= test_1_ or test_3_ or test_4_ or test_5_ or test_6_ or test_7_ or test_9_
 compat-e2e: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_scenarios.py -k "$(COMPAT_E2E_TESTS)"
 

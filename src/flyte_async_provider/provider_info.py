@@ -12,6 +12,9 @@ from flyte_async_provider import __version__
 from flyte_async_provider.connection_form import conn_fields, ui_field_behaviour
 
 INTEGRATION = "Flyte"
+# The provider's own Airflow config section (``airflow config list --section flyte``).
+CONFIG_SECTION = "flyte"
+TERMINATE_MARKED_OPTION = "terminate_marked_tasks_from_api_server"
 
 
 def provider_info() -> dict[str, Any]:
@@ -51,4 +54,22 @@ def provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["flyte_async_provider.links.flyte.FlyteExecutionLink"],
+        "config": {
+            CONFIG_SECTION: {
+                "description": "airflow-provider-flyte-async.",
+                "options": {
+                    TERMINATE_MARKED_OPTION: {
+                        "description": (
+                            "The API server terminates the Flyte execution of a deferred task a user marks "
+                            "failed or success, even while no triggerer holds its trigger. Turn off where "
+                            "the API server cannot reach Flyte Admin (the triggerers still terminate)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
     }

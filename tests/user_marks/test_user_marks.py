@@ -180,9 +180,14 @@ def test_the_plugin_loads_from_its_entry_point_without_registering_a_listener(li
 
     from flyte_async_provider.user_marks.plugin import FlyteUserMarkPlugin
 
-    plugins = plugins_manager.get_fastapi_plugins()[1]
-    assert any(m["name"] == "flyte-user-mark-listener" for m in plugins), plugins
-    assert any(isinstance(p, FlyteUserMarkPlugin) for p in plugins_manager._get_plugins()[0])
+    if hasattr(plugins_manager, "get_fastapi_plugins"):  # Airflow >= 3.2
+        middlewares = plugins_manager.get_fastapi_plugins()[1]
+        loaded = plugins_manager._get_plugins()[0]
+    else:  # Airflow 3.1: module globals
+        plugins_manager.initialize_fastapi_plugins()
+        middlewares, loaded = plugins_manager.fastapi_root_middlewares, plugins_manager.plugins
+    assert any(m["name"] == "flyte-user-mark-listener" for m in middlewares), middlewares
+    assert any(isinstance(p, FlyteUserMarkPlugin) for p in loaded)
     # A DAG processor, scheduler or triggerer: plugins loaded, no listener (end_from_trigger stays legal).
     assert not _registered()
     assert not listener_manager.has_listeners

@@ -15,15 +15,14 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-CONFIG_SECTION = "flyte"
-CONFIG_OPTION = "terminate_marked_tasks_from_api_server"
-
 
 def api_server_terminates() -> bool:
-    """The ``[flyte]`` option above (default True)."""
+    """The ``[flyte] terminate_marked_tasks_from_api_server`` option (default True)."""
     from airflow.configuration import conf
 
-    return conf.getboolean(CONFIG_SECTION, CONFIG_OPTION, fallback=True)
+    from flyte_async_provider.provider_info import CONFIG_SECTION, TERMINATE_MARKED_OPTION
+
+    return conf.getboolean(CONFIG_SECTION, TERMINATE_MARKED_OPTION, fallback=True)
 
 
 class RegisterUserMarkListener:
