@@ -92,6 +92,7 @@ def run_ids(runs: DagRuns, emulator: Any) -> dict[str, str]:
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="zero-restart-*")
     emulator.script(Outcome.succeed(), quick, name_pattern="zero-mapped-*")
     emulator.script(Outcome.succeed(), quick, name_pattern="zero-submit-rest*")
+    emulator.script(Outcome.hang(), quick, name_pattern="zero-orphan-*")
     emulator.script(Outcome.succeed(), Advance.after_seconds(2), name_pattern="flyte-end-*")
     emulator.script(Outcome.succeed(), Advance.manual(), name_pattern="flyte-callback-*")
     return {
@@ -331,10 +332,51 @@ def test_zero_worker_triggerer_killed_during_the_submit_leaves_one_execution(
     assert worker_runs(stack, dag_id, run_id, task_id) == 0
 
 
-def _xcom_or_none(rest: AirflowRestClient, run_id: str, task_id: str, key: str) -> Any:
+def test_a_mapped_zero_worker_task_marked_while_no_triggerer_runs_is_aborted_from_the_api_server(
+    runs: DagRuns, rest: AirflowRestClient, emulator: Any, stack: AirflowStack, run_ids: dict[str, str]
+) -> None:
+    """Its trigger's kwargs are empty (Airflow's static mapped start): the listener reads the serialized
+    task's partial kwargs and the pushed name, and terminates map index 0 only."""
+    dag_id, task_id = "e2e_zero_orphan", "zero_orphan"
+    runs.wait_task(ZERO_DAG, run_ids[ZERO_DAG], "zero_restart", {"success", "failed"}, timeout=240)
+    run_id = runs.trigger(dag_id)
+    names = {}
+    for index in (0, 1):
+        runs.wait_task(dag_id, run_id, task_id, {"deferred"}, map_index=index, timeout=240)
+        names[index] = poll_until(
+            lambda i=index: _xcom_or_none(rest, run_id, task_id, NAME_KEY, map_index=i, dag_id=dag_id),
+            timeout=60,
+            what=f"map index {index}'s execution",
+        )
+        wait_phase(emulator, names[index], {"RUNNING"}, timeout=30)
+    emulator.reset_counters()
+    stack.kill_component("triggerer")
+    try:
+        rest.set_task_instance_state(dag_id, run_id, task_id, "failed", map_index=0)
+        execution = wait_phase(emulator, names[0], {"ABORTED"}, timeout=15)
+    finally:
+        stack.start_component("triggerer")
+    cause = execution.closure.abort_metadata.cause
+    assert f"task {task_id}[0]" in cause, cause
+    assert "marked" in cause, cause
+    assert phase_name(emulator.execution(PROJECT, DOMAIN, names[1])) == "RUNNING"
+
+    from flyte_async_provider.emulator.scripting import Outcome
+
+    emulator.complete(PROJECT, DOMAIN, names[1], Outcome.succeed())
+    assert runs.wait_task(dag_id, run_id, task_id, {"success", "failed"}, map_index=1, timeout=180) == (
+        "success"
+    )
+    assert runs.wait_task(dag_id, run_id, task_id, {"failed"}, map_index=0, timeout=30) == "failed"
+    assert emulator.success_counters().get("TerminateExecution", 0) == 1
+
+
+def _xcom_or_none(
+    rest: AirflowRestClient, run_id: str, task_id: str, key: str, map_index: int = -1, dag_id: str = ZERO_DAG
+) -> Any:
     from flyte_async_provider.demo.rest import AirflowApiError
 
     try:
-        return rest.xcom(ZERO_DAG, run_id, task_id, key)
+        return rest.xcom(dag_id, run_id, task_id, key, map_index=map_index)
     except AirflowApiError:
         return None

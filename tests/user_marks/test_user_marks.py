@@ -1,8 +1,10 @@
-"""The API server's user-mark listener: its XCom record, its terminator (against the emulator over
-gRPC), which marks it acts on, and that only building the API server's app installs it.
+"""The API server's user-mark listener: how it names the execution from the trigger row, its
+terminator (against the emulator over gRPC), which marks it acts on, and that only building the API
+server's app installs it.
 
 The whole path (a real API server, a task marked while no triggerer runs) is
-tests/e2e/test_scenarios.py::test_9 and the HA mark scenario.
+tests/e2e/test_scenarios.py::test_9 (worker path), tests/e2e/test_zero_worker.py (mapped zero-worker)
+and the HA mark scenario (zero-worker, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from flyte_async_provider.emulator import Advance, Outcome
 from flyte_async_provider.execution_ref import ExecutionRef, task_label
 from flyte_async_provider.user_marks import listener as listener_module
+from flyte_async_provider.user_marks import lookup
 from flyte_async_provider.user_marks.terminator import Terminator
 from support.admin_rpc import launch
 from support.flyte import DOMAIN, PROJECT, phase_name, set_flyte_connection
@@ -35,25 +38,48 @@ def _ref(conn_id: str, name: str, terminate: bool = True) -> ExecutionRef:
     return ExecutionRef(conn_id, PROJECT, DOMAIN, name, terminate)
 
 
-# ------------------------------------------------------------------ the record
-def test_the_record_round_trips_as_plain_json_and_rejects_anything_else() -> None:
-    ref = ExecutionRef("flyte_default", "p", "d", "n-1", True)
-    assert ExecutionRef.from_xcom(ref.to_xcom()) == ref
-    assert ExecutionRef.from_xcom('{"conn_id": "c", "project": "p", "domain": "d", "name": "n"}') == (
-        ExecutionRef("c", "p", "d", "n", False)  # not saying so never means "terminate"
+# ------------------------------------------------------------------ naming the execution
+def _trigger(classname: str, **kwargs: Any) -> Any:
+    return SimpleNamespace(classpath=f"flyte_async_provider.triggers.x.{classname}", kwargs=kwargs)
+
+
+def test_a_watch_trigger_names_everything_itself() -> None:
+    trigger = _trigger("FlyteExecutionTrigger", conn_id="c", project="p", domain="d", execution_name="n")
+    assert lookup.execution_ref(_ti(trigger=trigger)) == ExecutionRef("c", "p", "d", "n", True)
+    sensor = _trigger("FlyteExecutionTrigger", conn_id="c", execution_name="n", terminate_on_kill=False)
+    assert lookup.execution_ref(_ti(trigger=sensor)) == ExecutionRef("c", "", "", "n", False)
+
+
+def test_a_launch_trigger_s_execution_is_the_name_it_pushed(monkeypatch: pytest.MonkeyPatch) -> None:
+    trigger = _trigger("FlyteLaunchTrigger", flyte_conn_id="c", project="p", domain="d", execution_name="")
+    monkeypatch.setattr(lookup, "_pushed_name", lambda ti: "zero-ok-abc-1")
+    assert lookup.execution_ref(_ti(trigger=trigger)) == ExecutionRef("c", "p", "d", "zero-ok-abc-1", True)
+    monkeypatch.setattr(lookup, "_pushed_name", lambda ti: None)  # not submitted yet
+    assert lookup.execution_ref(_ti(trigger=trigger)) is None
+
+
+def test_a_mapped_launch_trigger_reads_the_serialized_task_s_partial_kwargs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lookup, "_pushed_name", lambda ti: "zero-mapped-abc-1")
+    monkeypatch.setattr(lookup, "_partial_kwargs", lambda ti: {"project": "p", "domain": "d"})
+    ref = lookup.execution_ref(_ti(trigger=_trigger("FlyteMappedLaunchTrigger")))
+    assert ref == ExecutionRef("flyte_default", "p", "d", "zero-mapped-abc-1", True)  # operator defaults
+
+
+def test_a_templated_connection_cannot_be_named_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lookup, "_pushed_name", lambda ti: "n")
+    trigger = _trigger("FlyteLaunchTrigger", flyte_conn_id="c", project="{{ var.value.project }}")
+    with pytest.raises(lookup.Unresolvable, match="project is a template"):
+        lookup.execution_ref(_ti(trigger=trigger))
+
+
+def test_other_triggers_and_no_trigger_are_not_ours() -> None:
+    other = SimpleNamespace(
+        classpath="airflow.providers.standard.triggers.temporal.DateTimeTrigger", kwargs={}
     )
-    for junk in (None, "n-1", "{not json", ["n-1"], {"name": "n-1"}, {**ref.to_xcom(), "project": ""}):
-        assert ExecutionRef.from_xcom(junk) is None, junk
-
-
-def test_the_record_holds_no_secret_only_names() -> None:
-    assert set(ExecutionRef("c", "p", "d", "n", True).to_xcom()) == {
-        "conn_id",
-        "project",
-        "domain",
-        "name",
-        "terminate_on_kill",
-    }
+    assert lookup.execution_ref(_ti(trigger=other)) is None
+    assert lookup.execution_ref(_ti()) is None
 
 
 def test_task_label_names_dag_task_map_index_and_run() -> None:
@@ -98,7 +124,7 @@ def test_terminator_gives_up_on_an_unreachable_admin_without_raising(monkeypatch
 # ------------------------------------------------------------------ which marks it acts on
 @pytest.fixture
 def submitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[ExecutionRef, str]]:
-    """What the listener hands to the terminator (each test replaces the database read)."""
+    """What the listener hands to the terminator (each test says what the lookup finds)."""
     calls: list[tuple[ExecutionRef, str]] = []
     fake = SimpleNamespace(submit=lambda ref, cause: calls.append((ref, cause)))
     monkeypatch.setattr("flyte_async_provider.user_marks.terminator.TERMINATOR", fake)
@@ -106,31 +132,31 @@ def submitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[ExecutionRef, str]]
 
 
 def _ti(**attrs: Any) -> Any:
-    base = {"dag_id": "ml", "task_id": "train", "run_id": "manual__1", "map_index": -1}
-    return SimpleNamespace(**{"trigger_id": None, "next_method": None, **base, **attrs})
+    base = {"dag_id": "ml", "task_id": "train", "run_id": "manual__1", "map_index": -1, "trigger": None}
+    return SimpleNamespace(**{**base, **attrs})
+
+
+OWNED = ExecutionRef("c", "p", "d", "n", True)
 
 
 @pytest.mark.parametrize(
-    ("ti_attrs", "ref", "previous_state", "acts"),
+    ("ref", "previous_state", "acts"),
     [
-        ({"trigger_id": 7}, ExecutionRef("c", "p", "d", "n", True), None, True),
-        ({"next_method": "execute_complete"}, ExecutionRef("c", "p", "d", "n", True), None, True),
-        ({}, ExecutionRef("c", "p", "d", "n", True), None, False),  # never deferred (fire-and-forget)
-        ({"trigger_id": 7}, ExecutionRef("c", "p", "d", "n", False), None, False),  # terminate_on_kill=False
-        ({"trigger_id": 7}, None, None, False),  # no record: a sensor, or nothing submitted yet
-        ({"trigger_id": 7}, ExecutionRef("c", "p", "d", "n", True), "running", False),  # a failure, no mark
+        (OWNED, None, True),
+        (ExecutionRef("c", "p", "d", "n", False), None, False),  # terminate_on_kill=False (a sensor)
+        (None, None, False),  # not one of our triggers, or nothing submitted yet
+        (OWNED, "running", False),  # a task's own failure, not a user's mark
     ],
 )
-def test_the_listener_terminates_only_marked_deferred_tasks_that_own_an_execution(
+def test_the_listener_terminates_only_marked_tasks_whose_trigger_owns_an_execution(
     monkeypatch: pytest.MonkeyPatch,
     submitted: list[tuple[ExecutionRef, str]],
-    ti_attrs: dict[str, Any],
     ref: ExecutionRef | None,
     previous_state: str | None,
     acts: bool,
 ) -> None:
-    monkeypatch.setattr(listener_module, "read_ref", lambda *ids: ref)
-    listener_module.LISTENER.on_task_instance_failed(previous_state, _ti(**ti_attrs), "marked")
+    monkeypatch.setattr(lookup, "execution_ref", lambda ti: ref)
+    listener_module.LISTENER.on_task_instance_failed(previous_state, _ti(), "marked")
     assert [r for r, _ in submitted] == ([ref] if acts else [])
     if acts:
         assert submitted[0][1].startswith("Airflow user marked DAG ml, task train, run manual__1 failed")
@@ -139,23 +165,29 @@ def test_the_listener_terminates_only_marked_deferred_tasks_that_own_an_executio
 def test_a_mark_success_terminates_too(
     monkeypatch: pytest.MonkeyPatch, submitted: list[tuple[ExecutionRef, str]]
 ) -> None:
-    ref = ExecutionRef("c", "p", "d", "n", True)
-    monkeypatch.setattr(listener_module, "read_ref", lambda *ids: ref)
-    listener_module.LISTENER.on_task_instance_success(None, _ti(trigger_id=1, map_index=2))
-    assert submitted == [(ref, submitted[0][1])]
+    monkeypatch.setattr(lookup, "execution_ref", lambda ti: OWNED)
+    listener_module.LISTENER.on_task_instance_success(None, _ti(map_index=2))
+    assert [r for r, _ in submitted] == [OWNED]
     assert "task train[2]" in submitted[0][1]
     assert "success" in submitted[0][1]
 
 
 def test_the_listener_never_raises_into_airflow(
-    monkeypatch: pytest.MonkeyPatch, submitted: list[tuple[ExecutionRef, str]]
+    monkeypatch: pytest.MonkeyPatch,
+    submitted: list[tuple[ExecutionRef, str]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def broken(*ids: Any) -> None:
+    def broken(ti: Any) -> None:
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(listener_module, "read_ref", broken)
-    listener_module.LISTENER.on_task_instance_failed(None, _ti(trigger_id=1), "marked")
+    def unresolvable(ti: Any) -> None:
+        raise lookup.Unresolvable("its project is a template")
+
+    for failing in (broken, unresolvable):
+        monkeypatch.setattr(lookup, "execution_ref", failing)
+        listener_module.LISTENER.on_task_instance_failed(None, _ti(), "marked")
     assert submitted == []
+    assert "its project is a template" in caplog.text
 
 
 # ------------------------------------------------------------------ where it is installed

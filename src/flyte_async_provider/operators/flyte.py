@@ -19,7 +19,6 @@ from flyte_async_provider._compat import AirflowTaskTimeout, ResumableJobMixin, 
 from flyte_async_provider.config import DEFAULT_CONN_ID, DEFAULT_POLL_INTERVAL
 from flyte_async_provider.events import deadline_event
 from flyte_async_provider.exceptions import FlyteConfigError, FlyteProviderError, FlyteTransientError
-from flyte_async_provider.execution_ref import EXECUTION_REF_XCOM_KEY, ExecutionRef
 from flyte_async_provider.hooks.flyte import FlyteHook, validate_execution_name
 from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY, FlyteExecutionLink
 from flyte_async_provider.operators.naming import TryNames, choose_execution, execution_names
@@ -439,12 +438,7 @@ class FlyteOperator(ResumableJobMixin, BaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=XCOM_EXECUTION_NAME_KEY, value=name)
         ti.xcom_push(key=XCOM_CONSOLE_URL_KEY, value=self.console_url)
-        ti.xcom_push(key=EXECUTION_REF_XCOM_KEY, value=self._execution_ref(name).to_xcom())
         self.log.info("Flyte execution %s: %s", name, self.console_url)
-
-    def _execution_ref(self, name: str) -> ExecutionRef:
-        hook = self.hook
-        return ExecutionRef(self.flyte_conn_id, hook.project, hook.domain, name, self.terminate_on_kill)
 
     # ------------------------------------------------------------------ waiting
     def _deadline(self) -> float | None:

@@ -213,16 +213,17 @@ class FlyteLaunchTrigger(FlyteExecutionTrigger):
         return start + float(self.execution_timeout or 0) - DEADLINE_MARGIN_SECONDS
 
     async def _announce(self, name: str, url: str) -> None:
-        """Execution ref, name and console URL to XCom, as the worker pushes them (the link reads the URL)."""
+        """Execution name and console URL to XCom, as the worker pushes them (the extra link reads it).
+
+        The API server's user-mark listener reads the name too. Nothing more is pushed: each push
+        costs ~30 ms of CPU across triggerer and API server (``benchmarks/ha_triggerers.py``: one more
+        push per task, 1,000 tasks, +30 triggerer CPU-s and a 40 s slower finish).
+        """
         from flyte_async_provider._compat import apush_xcom
-        from flyte_async_provider.execution_ref import EXECUTION_REF_XCOM_KEY, ExecutionRef
         from flyte_async_provider.links.flyte import XCOM_CONSOLE_URL_KEY, XCOM_EXECUTION_NAME_KEY
 
         ids = self._task_ids()
-        ref = ExecutionRef(self.conn_id, self.project, self.domain, name, self.terminate_on_kill)
         try:
-            # The ref first: the API server's user-mark listener reads it (user_marks.listener).
-            await apush_xcom(EXECUTION_REF_XCOM_KEY, ref.to_xcom(), **ids)
             await apush_xcom(XCOM_EXECUTION_NAME_KEY, name, **ids)
             await apush_xcom(XCOM_CONSOLE_URL_KEY, url, **ids)
         except Exception as exc:

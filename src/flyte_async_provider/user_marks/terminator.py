@@ -65,7 +65,8 @@ async def _send(ref: ExecutionRef, cause: str) -> bool:
     from flyte_async_provider.hooks.flyte import FlyteHook
 
     # The sync lookup: it reads the metadata database in the API server (the async one is for tasks).
-    config = await asyncio.to_thread(lambda: FlyteHook(ref.conn_id).config)
+    sync = FlyteHook(ref.conn_id, ref.project or None, ref.domain or None)
+    config = await asyncio.to_thread(lambda: sync.config)
     hook = FlyteAsyncHook(ref.conn_id, ref.project, ref.domain, config=config)
     return await hook.terminate_unless_ending(ref.name, cause)
 

@@ -89,3 +89,10 @@ with DAG(
 with DAG(dag_id="e2e_zero_submit_restart", schedule=None, catchup=False, tags=["e2e"]):
     # The triggerer is killed while this task's CreateExecution is in flight (the test slows it down).
     FlyteOperator(task_id="zero_submit_restart", inputs={"test_split_ratio": 0.5, "seed": 8}, **COMMON)
+
+
+with DAG(dag_id="e2e_zero_orphan", schedule=None, catchup=False, tags=["e2e"]):
+    # Map index 0 is marked failed while no triggerer runs: only the API server can terminate it.
+    FlyteOperator.partial(task_id="zero_orphan", **COMMON).expand(
+        inputs=[{"test_split_ratio": 0.5, "seed": 15}, {"test_split_ratio": 0.5, "seed": 16}]
+    )
