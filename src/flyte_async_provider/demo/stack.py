@@ -768,6 +768,13 @@ class AirflowStack:
                 self.postgres.url if self.postgres is not None else f"sqlite:///{self.home / 'airflow.db'}"
             ),
             "DATABASE__CHECK_MIGRATIONS": "False",
+            **(
+                {}
+                if self.postgres is not None
+                else {
+                    "DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "flyte_async_provider.demo.sqlite_args.CONNECT_ARGS"
+                }
+            ),
             "API__HOST": "127.0.0.1",
             "API__PORT": str(self.api_port),
             "API__WORKERS": "1",
