@@ -782,10 +782,11 @@ class AirflowStack:
             "API__SECRET_KEY": api_secret,
             "API_AUTH__JWT_SECRET": jwt_secret,
             "OPERATORS__DEFAULT_DEFERRABLE": str(self.settings.default_deferrable),
-            # New DAG files appear within seconds; unchanged ones are not re-parsed (saves CPU).
+            # New DAG files appear within seconds; unchanged ones are not re-parsed (saves CPU, and on
+            # SQLite a re-parse of every file 5 min in competed for the write lock with the tests).
             "DAG_PROCESSOR__REFRESH_INTERVAL": "2",
             "DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
-            "DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+            "DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
             "DAG_PROCESSOR__PARSING_PROCESSES": "2",
             "DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
             "SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
